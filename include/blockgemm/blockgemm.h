@@ -1,0 +1,45 @@
+// blockgemm: FP8 block-scaled GEMM for Hopper (SM90).
+//
+//   out (M, N) = input (M, K) . weight (N, K)^T
+//
+// with DeepSeek-style scales: input_scale (M, K/128), one fp32 per 1x128 group along K; weight_scale
+// either (ceil(N/128), K/128) for 128x128 blocks or (N, K/128) for 1x128 row groups, told apart by shape.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <optional>
+#include <string>
+
+#include "blockgemm/tensor.h"
+
+namespace blockgemm {
+
+// Computes out = input . weight^T on `stream`. No allocation, no host synchronisation: safe inside CUDA
+// graph capture.
+//   input   (M, K)  fp8 e4m3, row-major (row stride >= K)
+//   weight  (N, K)  fp8 e4m3, row-major (row stride >= K)
+//   input_scale  (M, K/128) fp32, row-major (stride (>= K/128, 1)) or column-major (stride (1, >= M))
+//   weight_scale (ceil(N/128), K/128) or (N, K/128) fp32, row- or column-major likewise
+//   out     (M, N)  bf16, fp16 or fp32, row-major (row stride >= N)
+//   out_dtype, when given, must equal out's dtype.
+// Throws blockgemm::Error naming the argument, the expected and the given value on any bad input.
+void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
+                              const std::optional<TensorView>& input_scale,
+                              const std::optional<TensorView>& weight_scale, const TensorView& out,
+                              std::optional<DType> out_dtype = std::nullopt, cudaStream_t stream = nullptr);
+
+// Convenience form: allocates `out` (out_dtype, default bf16) on the input's device and returns it.
+// Allocates, so keep it out of captured graphs and hot loops.
+DeviceTensor fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
+                                      const std::optional<TensorView>& input_scale,
+                                      const std::optional<TensorView>& weight_scale,
+                                      std::optional<DType> out_dtype = std::nullopt,
+                                      cudaStream_t stream = nullptr);
+
+// The kernel configuration the dispatcher would run for this problem on the current device,
+// as a one-line description (kernel, tile, stages, grid). For tests and the benchmark.
+std::string describe_plan(int64_t m, int64_t n, int64_t k, DType out_dtype = DType::kBFloat16,
+                          bool per_row_weight_scale = false);
+
+}  // namespace blockgemm

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds, tests and benchmarks blockgemm on a Hopper machine in one go (the device machine has no network
+# and no GoogleTest: scripts/prepare_device.sh copies Debian's GoogleTest source into .deps/ beforehand).
+#
+#   scripts/gpu_check.sh [--sanitize] [--bench] [--bench-args "..."] [--gtest-filter PATTERN]
+#
+# Writes logs and results under $OUT (default .out/) and prints a summary last.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+sanitize=0 bench=0 bench_args="" gtest_filter="*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sanitize) sanitize=1 ;;
+    --bench) bench=1 ;;
+    --bench-args) bench_args="$2"; shift ;;
+    --gtest-filter) gtest_filter="$2"; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+OUT=${OUT:-$PWD/.out}
+mkdir -p "$OUT"
+build=build-gpu
+gtest_src=/usr/src/googletest
+[ -d "$gtest_src" ] || gtest_src=$PWD/.deps/googletest
+summary=()
+status=0
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+
+echo "== configure and build"
+if ! { # shellcheck disable=SC2086
+       cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBLOCKGEMM_GTEST_SOURCE="$gtest_src" \
+         ${BLOCKGEMM_CMAKE_ARGS:-} &&
+       cmake --build "$build" -j "$(nproc)"; } >"$OUT/build.log" 2>&1; then
+  tail -40 "$OUT/build.log"
+  echo "SUMMARY: build FAILED"
+  exit 1
+fi
+grep -E "warning" "$OUT/build.log" | head -20
+summary+=("build: ok")
+
+echo "== CPU tests"
+if "$build/tests/blockgemm_cpu_tests" --gtest_brief=1 >"$OUT/cpu_tests.log" 2>&1; then
+  summary+=("cpu tests: $(grep -E '^\[  PASSED' "$OUT/cpu_tests.log")")
+else
+  status=1; tail -30 "$OUT/cpu_tests.log"; summary+=("cpu tests: FAILED")
+fi
+
+echo "== GPU tests"
+# A hung kernel must not eat the whole device call.
+if timeout "${GPU_TEST_TIMEOUT:-400}" "$build/tests/blockgemm_gpu_tests" --gtest_brief=1 --gtest_filter="$gtest_filter" >"$OUT/gpu_tests.log" 2>&1; then
+  summary+=("gpu tests: $(grep -E '^\[  PASSED' "$OUT/gpu_tests.log") $(grep -E 'SKIPPED' "$OUT/gpu_tests.log" | head -1)")
+else
+  status=1; grep -E "Failure|FAILED|error|expected|Which is|lacks|diff" "$OUT/gpu_tests.log" | head -60
+  summary+=("gpu tests: FAILED ($(grep -c '^\[  FAILED' "$OUT/gpu_tests.log") lines)")
+fi
+
+if [ "$sanitize" = 1 ]; then
+  echo "== compute-sanitizer"
+  # A representative subset: every kernel family, tails, both scale kinds; the full suite under memcheck
+  # takes too long for one device call.
+  filter='AllKinds/*:GemmExact.*:GemmLayouts.*:DeepSeekV3/GemmShapes.MatchesReference/M33_*:DeepSeekV3/GemmShapes.MatchesReference/M255_*:DeepSeekV3/GemmShapes.MatchesReference/M1_*'
+  for tool in memcheck racecheck synccheck; do
+    if timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 9 "$build/tests/blockgemm_gpu_tests" --gtest_brief=1 \
+        --gtest_filter="$filter" >"$OUT/sanitizer_$tool.log" 2>&1; then
+      summary+=("sanitizer $tool: clean ($(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_$tool.log" | tail -1))")
+    else
+      status=1; tail -30 "$OUT/sanitizer_$tool.log"; summary+=("sanitizer $tool: FAILED")
+    fi
+  done
+fi
+
+if [ "$bench" = 1 ]; then
+  echo "== benchmark"
+  # shellcheck disable=SC2086
+  if "$build/blockgemm-bench" --json "$OUT/bench.json" $bench_args >"$OUT/bench.txt" 2>&1; then
+    summary+=("bench: ok")
+  else
+    status=1; summary+=("bench: FAILED")
+  fi
+  cat "$OUT/bench.txt"
+fi
+
+echo
+for line in "${summary[@]}"; do echo "SUMMARY: $line"; done
+exit $status

@@ -1,0 +1,236 @@
+#include "api/validate.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+namespace blockgemm::api {
+namespace {
+
+constexpr int64_t kGroupK = 128;
+
+std::string shape_str(const TensorView& t) {
+  std::ostringstream os;
+  os << "(";
+  for (int i = 0; i < t.rank; ++i) os << (i ? ", " : "") << t.shape[i];
+  os << ")";
+  return os.str();
+}
+
+std::string stride_str(const TensorView& t) {
+  std::ostringstream os;
+  os << "(";
+  for (int i = 0; i < t.rank; ++i) os << (i ? ", " : "") << t.strides[i];
+  os << ")";
+  return os.str();
+}
+
+[[noreturn]] void fail(const std::string& argument, const std::string& expected, const std::string& actual,
+                       Error::Kind kind = Error::Kind::kInvalidArgument) {
+  throw Error(kind, "fp8_blockscale_gemm_sm90: " + argument + ": expected " + expected + ", got " + actual);
+}
+
+void require_matrix(const std::string& name, const TensorView& t) {
+  if (t.rank != 2) fail(name, "a 2-D tensor", std::to_string(t.rank) + "-D tensor");
+  if (t.shape[0] < 0 || t.shape[1] < 0) fail(name, "non-negative sizes", shape_str(t));
+  if (t.data == nullptr && t.numel() > 0) fail(name, "a non-null data pointer", "nullptr");
+}
+
+void require_device(const std::string& name, const TensorView& t, int device) {
+  if (t.device != device)
+    fail(name + ".device",
+         device == TensorView::kHostDevice ? std::string("host memory") : "cuda:" + std::to_string(device),
+         t.device == TensorView::kHostDevice ? std::string("host memory") : "cuda:" + std::to_string(t.device));
+}
+
+void require_aligned(const std::string& name, const void* ptr, std::size_t alignment) {
+  if (reinterpret_cast<uintptr_t>(ptr) % alignment != 0) {
+    std::ostringstream os;
+    os << ptr;
+    fail(name + " data pointer", std::to_string(alignment) + "-byte aligned", os.str());
+  }
+}
+
+// Row-major with unit column stride and a row stride that keeps every row start 16-byte aligned
+// (TMA's requirement for a tensor's strides).
+void require_row_major_operand(const std::string& name, const TensorView& t, int64_t min_row_stride) {
+  const int64_t element_size = static_cast<int64_t>(dtype_size(t.dtype));
+  if (t.rows() > 1 || t.cols() > 1) {
+    if (t.strides[1] != 1) fail(name + " strides", "column stride 1 (row-major)", stride_str(t));
+  }
+  const int64_t row_stride = t.rows() > 1 ? t.strides[0] : std::max(t.strides[0], min_row_stride);
+  if (row_stride < min_row_stride)
+    fail(name + " strides", "row stride >= " + std::to_string(min_row_stride), stride_str(t));
+  if ((row_stride * element_size) % 16 != 0)
+    fail(name + " strides", "a row stride that is a multiple of 16 bytes", stride_str(t));
+  require_aligned(name, t.data, 16);
+}
+
+struct ScaleLayout {
+  int64_t row_stride, k_stride;
+};
+
+// Scales are read element by element, so two layouts are accepted: row-major (stride (>= cols, 1)) and
+// column-major (stride (1, >= rows)). A dimension of size 1 may have any stride.
+ScaleLayout scale_layout(const std::string& name, const TensorView& t) {
+  const int64_t rows = t.rows(), cols = t.cols();
+  const int64_t rs = t.strides[0], cs = t.strides[1];
+  const bool row_major = (cols <= 1 || cs == 1) && (rows <= 1 || rs >= cols);
+  const bool col_major = (rows <= 1 || rs == 1) && (cols <= 1 || cs >= rows);
+  if (rs < 0 || cs < 0 || !(row_major || col_major))
+    fail(name + " strides", "row-major (>= " + std::to_string(cols) + ", 1) or column-major (1, >= " +
+                                std::to_string(rows) + ")",
+         stride_str(t));
+  require_aligned(name, t.data, 4);
+  return {rs, cs};
+}
+
+}  // namespace
+
+kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorView& weight,
+                                        const std::optional<TensorView>& input_scale,
+                                        const std::optional<TensorView>& weight_scale, const TensorView& out,
+                                        std::optional<DType> out_dtype) {
+  require_matrix("input", input);
+  require_matrix("weight", weight);
+  require_matrix("out", out);
+
+  // dtype combination first: it decides which other arguments must exist.
+  const bool input_fp8 = input.dtype == DType::kFloat8E4M3;
+  const bool weight_fp8 = weight.dtype == DType::kFloat8E4M3;
+  if (input_fp8 && weight.dtype == DType::kBFloat16)
+    fail("weight.dtype", "float8_e4m3 when input is float8_e4m3 (fp8 input x bf16 weight is not supported)",
+         dtype_name(weight.dtype));
+  if (!input_fp8 && input.dtype != DType::kBFloat16)
+    fail("input.dtype", "float8_e4m3 or bfloat16", dtype_name(input.dtype));
+  if (!weight_fp8 && weight.dtype != DType::kBFloat16)
+    fail("weight.dtype", "float8_e4m3 or bfloat16", dtype_name(weight.dtype));
+  // bf16 operands are quantized inside: a scale for them is a caller mistake, not something to ignore.
+  if (!input_fp8 && input_scale)
+    fail("input_scale", "None for bfloat16 input (it is quantized inside)", "a tensor");
+  if (!weight_fp8 && weight_scale)
+    fail("weight_scale", "None for bfloat16 weight (it is quantized inside)", "a tensor");
+  if (!input_fp8 || !weight_fp8)
+    fail("input.dtype/weight.dtype", "float8_e4m3 x float8_e4m3 (the bf16 paths are not implemented yet)",
+         std::string(dtype_name(input.dtype)) + " x " + dtype_name(weight.dtype), Error::Kind::kNotImplemented);
+
+  const int64_t m = input.rows(), k = input.cols(), n = weight.rows();
+  if (weight.cols() != k)
+    fail("weight", "shape (N, " + std::to_string(k) + ") to match input's K", shape_str(weight));
+  if (k % kGroupK != 0) fail("input", "K (columns) a multiple of 128", std::to_string(k));
+  if (k == 0) fail("input", "K > 0", "0");
+  if (n % 16 != 0) fail("weight", "N (rows) a multiple of 16", std::to_string(n));
+  if (n == 0) fail("weight", "N > 0", "0");
+  // The kernels index with 32-bit rows and columns.
+  constexpr int64_t kMaxDim = (int64_t{1} << 31) - 1;
+  if (m > kMaxDim || n > kMaxDim || k > kMaxDim) fail("input/weight", "every dimension < 2^31", shape_str(input));
+
+  // out
+  if (out_dtype && *out_dtype != out.dtype)
+    fail("out_dtype", std::string("out's dtype ") + dtype_name(out.dtype), dtype_name(*out_dtype));
+  if (out.dtype != DType::kBFloat16 && out.dtype != DType::kFloat16 && out.dtype != DType::kFloat32)
+    fail("out.dtype", "bfloat16, float16 or float32", dtype_name(out.dtype));
+  if (out.rows() != m || out.cols() != n)
+    fail("out", "shape (" + std::to_string(m) + ", " + std::to_string(n) + ")", shape_str(out));
+
+  // scales
+  if (!input_scale) fail("input_scale", "an fp32 (M, K/128) tensor for fp8 input", "None");
+  if (!weight_scale) fail("weight_scale", "an fp32 tensor for fp8 weight", "None");
+  require_matrix("input_scale", *input_scale);
+  require_matrix("weight_scale", *weight_scale);
+  if (input_scale->dtype != DType::kFloat32)
+    fail("input_scale.dtype", "float32", dtype_name(input_scale->dtype));
+  if (weight_scale->dtype != DType::kFloat32)
+    fail("weight_scale.dtype", "float32", dtype_name(weight_scale->dtype));
+  const int64_t k_groups = k / kGroupK;
+  if (input_scale->rows() != m || input_scale->cols() != k_groups)
+    fail("input_scale", "shape (" + std::to_string(m) + ", " + std::to_string(k_groups) + ")",
+         shape_str(*input_scale));
+  const int64_t n_blocks = (n + 127) / 128;
+  const bool per_block = weight_scale->rows() == n_blocks && weight_scale->cols() == k_groups;
+  const bool per_row = weight_scale->rows() == n && weight_scale->cols() == k_groups;
+  if (!per_block && !per_row)
+    fail("weight_scale",
+         "shape (" + std::to_string(n_blocks) + ", " + std::to_string(k_groups) + ") for 128x128 blocks or (" +
+             std::to_string(n) + ", " + std::to_string(k_groups) + ") for 1x128 row groups",
+         shape_str(*weight_scale));
+
+  // devices: everything on the input's GPU
+  if (input.device == TensorView::kHostDevice) fail("input.device", "a CUDA device", "host memory");
+  const int device = input.device;
+  require_device("weight", weight, device);
+  require_device("out", out, device);
+  require_device("input_scale", *input_scale, device);
+  require_device("weight_scale", *weight_scale, device);
+
+  // layouts and alignment
+  require_row_major_operand("input", input, k);
+  require_row_major_operand("weight", weight, k);
+  require_row_major_operand("out", out, n);
+  const ScaleLayout a_layout = scale_layout("input_scale", *input_scale);
+  const ScaleLayout b_layout = scale_layout("weight_scale", *weight_scale);
+
+  // out must not overlap what the kernel reads while it writes.
+  auto byte_span = [](const TensorView& t) {
+    const auto begin = reinterpret_cast<uintptr_t>(t.data);
+    const int64_t last = (t.rows() - 1) * t.strides[0] + (t.cols() - 1) * t.strides[1];
+    return std::make_pair(begin, begin + static_cast<uintptr_t>((last + 1) * dtype_size(t.dtype)));
+  };
+  if (out.numel() > 0) {
+    const auto o = byte_span(out);
+    const std::pair<const char*, const TensorView*> inputs[] = {
+        {"input", &input}, {"weight", &weight}, {"input_scale", &*input_scale}, {"weight_scale", &*weight_scale}};
+    for (const auto& [name, t] : inputs) {
+      if (t->numel() == 0) continue;
+      const auto r = byte_span(*t);
+      if (o.first < r.second && r.first < o.second)
+        fail("out", std::string("memory disjoint from ") + name, "overlapping buffers");
+    }
+  }
+
+  kernels::Fp8GemmArgs args{};
+  args.m = static_cast<int>(m);
+  args.n = static_cast<int>(n);
+  args.k = static_cast<int>(k);
+  args.a = input.data;
+  args.a_row_stride = m > 1 ? input.strides[0] : k;
+  args.b = weight.data;
+  args.b_row_stride = n > 1 ? weight.strides[0] : k;
+  args.scale_a = static_cast<const float*>(input_scale->data);
+  args.scale_a_row_stride = a_layout.row_stride;
+  args.scale_a_k_stride = a_layout.k_stride;
+  args.scale_b = static_cast<const float*>(weight_scale->data);
+  args.scale_b_row_stride = b_layout.row_stride;
+  args.scale_b_k_stride = b_layout.k_stride;
+  args.per_row_weight_scale = per_row;
+  args.out = out.data;
+  args.out_row_stride = m > 1 ? out.strides[0] : n;
+  args.out_dtype = out.dtype;
+  return args;
+}
+
+void require_hopper(int device, int capability_override) {
+  int capability = capability_override;
+  if (capability < 0) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+      cudaGetLastError();  // clear the sticky "no device" error for later callers
+      throw Error(Error::Kind::kDevice, "fp8_blockscale_gemm_sm90: no CUDA device is available");
+    }
+    if (device < 0 || device >= count)
+      fail("input.device", "a CUDA ordinal < " + std::to_string(count), std::to_string(device),
+           Error::Kind::kDevice);
+    int major = 0, minor = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+    capability = major * 10 + minor;
+  }
+  if (capability != 90)
+    fail("device", "a Hopper GPU (compute capability 9.0, sm_90a)",
+         "compute capability " + std::to_string(capability / 10) + "." + std::to_string(capability % 10),
+         Error::Kind::kDevice);
+}
+
+}  // namespace blockgemm::api

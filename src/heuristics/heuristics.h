@@ -1,0 +1,46 @@
+// Kernel selection: pure functions of the problem size and the device's SM count (no CUDA here), so the
+// choices can be unit-tested on any machine.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace blockgemm::heuristics {
+
+struct TileShape {
+  int block_m, block_n;
+  constexpr bool operator==(const TileShape& other) const {
+    return block_m == other.block_m && block_n == other.block_n;
+  }
+};
+
+// Every tile shape the library compiles a kernel for. The launcher instantiates exactly this list, so a
+// plan can never name a kernel that does not exist. BLOCK_N must fill whole 128-byte output strips for
+// every output dtype (multiples of 64), and accumulators must fit the math warpgroups' registers.
+inline constexpr TileShape kTileShapes[] = {{64, 64}, {64, 128}, {128, 64}, {128, 128}};
+inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
+
+// Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).
+struct DeviceModel {
+  int num_sms = 132;
+  double fp8_tflops_per_sm = 1979.0 / 132;  // dense fp8 wgmma peak
+  double hbm_bytes_per_ns = 2900;           // weight streaming, measured
+  double sm_fill_bytes_per_ns = 110;        // what one SM's TMA pipeline pulls in from L2/HBM
+};
+
+struct GemmPlan {
+  TileShape tile{0, 0};
+  int64_t num_tiles = 0;
+  int grid = 0;  // persistent CTAs
+  int64_t num_waves = 0;
+  double estimated_us = 0;
+  std::string describe() const;
+};
+
+// Estimated time of the persistent 1D2D kernel with `tile` on an (m, n, k) problem.
+double estimate_us(TileShape tile, int64_t m, int64_t n, int64_t k, const DeviceModel& device);
+
+// The tile (and grid) with the lowest estimate; ties go to the larger tile (fewer operand re-reads).
+GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, const DeviceModel& device);
+
+}  // namespace blockgemm::heuristics

@@ -1,0 +1,294 @@
+// FP8 block-scaled GEMM for Hopper: out (M, N) = A (M, K) . B (N, K)^T with per-128-K scales.
+//
+// Structure (one persistent CTA per SM, tiles of BLOCK_M x BLOCK_N):
+//   warpgroup 0  producer: warp 0 issues TMA loads of the A and B tiles of each 128-wide K block into a
+//                ring of kNumStages shared-memory stages; warp 1 gathers that K block's scales (one per
+//                row of A; one per column of B) with cp.async. Both complete the stage's `full` barrier.
+//   warpgroups 1..kNumMathWarpgroups  math: 64 rows each. Per K block: four wgmma m64nNk32 into a
+//                scratch accumulator, wait, release the stage (`empty` barrier), then promote:
+//                acc += scratch * scale_a[row] * scale_b[col] in fp32 registers. The per-block scales
+//                make promotion per K block unavoidable: the tensor core cannot apply them itself.
+//   epilogue     each math warpgroup converts its 64 x BLOCK_N accumulators to OutT in a 128-byte
+//                swizzled staging buffer and stores it with TMA, which clips the M and N tails. The
+//                store drains while the next tile's main loop runs.
+#pragma once
+
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "kernels/gemm_config.h"
+#include "kernels/tile_scheduler.cuh"
+#include "ptx/ptx.cuh"
+#include "ptx/wgmma_fp8.cuh"
+
+namespace blockgemm::kernels {
+
+template <typename T>
+struct PackedPair;
+template <>
+struct PackedPair<__nv_bfloat16> {
+  using Type = __nv_bfloat162;
+  __device__ static Type pack(float x, float y) { return __floats2bfloat162_rn(x, y); }
+};
+template <>
+struct PackedPair<__half> {
+  using Type = __half2;
+  __device__ static Type pack(float x, float y) { return __floats2half2_rn(x, y); }
+};
+template <>
+struct PackedPair<float> {
+  using Type = float2;
+  __device__ static Type pack(float x, float y) { return make_float2(x, y); }
+};
+
+// Shared-memory carve-up of one CTA; offsets follow GemmConfig's layout comment. Per-stage addresses are
+// computed, not stored in arrays: a run-time index into a pointer array would put it in local memory.
+template <class Config>
+struct SharedStorage {
+  uint8_t* base;
+
+  __device__ explicit SharedStorage(uint8_t* raw) {
+    // 128-byte swizzle atoms repeat every 1024 bytes: TMA and wgmma agree only on 1024-aligned tiles.
+    const uint32_t misalignment = ptx::smem_addr(raw) & 1023u;
+    base = raw + (misalignment ? 1024 - misalignment : 0);
+  }
+  static constexpr int kTileAOffset = Config::kOutBytes;
+  static constexpr int kTileBOffset = kTileAOffset + Config::kNumStages * Config::kTileABytes;
+  static constexpr int kScaleAOffset = kTileBOffset + Config::kNumStages * Config::kTileBBytes;
+  static constexpr int kScaleBOffset = kScaleAOffset + Config::kNumStages * Config::BLOCK_M * 4;
+  static constexpr int kBarrierOffset = kScaleBOffset + Config::kNumStages * Config::BLOCK_N * 4;
+
+  __device__ uint8_t* out() const { return base; }
+  __device__ uint8_t* tile_a(int stage) const { return base + kTileAOffset + stage * Config::kTileABytes; }
+  __device__ uint8_t* tile_b(int stage) const { return base + kTileBOffset + stage * Config::kTileBBytes; }
+  __device__ float* scale_a(int stage) const {
+    return reinterpret_cast<float*>(base + kScaleAOffset) + stage * Config::BLOCK_M;
+  }
+  __device__ float* scale_b(int stage) const {
+    return reinterpret_cast<float*>(base + kScaleBOffset) + stage * Config::BLOCK_N;
+  }
+  // full: producer -> math, the stage's tiles and scales have landed.
+  __device__ uint64_t* full(int stage) const { return reinterpret_cast<uint64_t*>(base + kBarrierOffset) + stage; }
+  // empty: math -> producer, the stage may be overwritten.
+  __device__ uint64_t* empty(int stage) const { return full(Config::kNumStages + stage); }
+};
+
+// Position in the stage ring, carried across tiles so producer and consumers stay in lock step.
+template <int kNumStages>
+struct PipelineState {
+  int stage = 0;
+  uint32_t phase = 0;
+  __device__ void advance() {
+    if (++stage == kNumStages) {
+      stage = 0;
+      phase ^= 1;
+    }
+  }
+};
+
+template <class Config>
+__global__ void __launch_bounds__(Config::kNumThreads, 1)
+    fp8_gemm_1d2d_kernel(const __grid_constant__ CUtensorMap tmap_a, const __grid_constant__ CUtensorMap tmap_b,
+                         const __grid_constant__ CUtensorMap tmap_out, const GemmParams params) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr int BLOCK_M = Config::BLOCK_M;
+  constexpr int BLOCK_N = Config::BLOCK_N;
+  constexpr int BLOCK_K = Config::BLOCK_K;
+  constexpr int kNumStages = Config::kNumStages;
+  constexpr int kNumMathThreads = 128 * Config::kNumMathWarpgroups;
+  using OutT = typename Config::OutT;
+  using Wgmma = ptx::Fp8WgmmaM64<BLOCK_N>;
+  constexpr int kNumAccum = Wgmma::kNumAccum;
+
+  extern __shared__ uint8_t smem_raw[];
+  SharedStorage<Config> smem(smem_raw);
+
+  const int warpgroup = threadIdx.x / 128;
+  const int warp_in_group = (threadIdx.x / 32) % 4;
+  const int lane = threadIdx.x % 32;
+  const int num_k_blocks = params.k / BLOCK_K;
+  TileScheduler<BLOCK_M, BLOCK_N> scheduler(params.m, params.n);
+
+  if (threadIdx.x == 0) {
+    ptx::prefetch_tensormap(&tmap_a);
+    ptx::prefetch_tensormap(&tmap_b);
+    ptx::prefetch_tensormap(&tmap_out);
+    for (int s = 0; s < kNumStages; ++s) {
+      ptx::mbarrier_init(smem.full(s), 1 + 32);  // the TMA thread + the 32 scale-gathering lanes
+      ptx::mbarrier_init(smem.empty(s), Config::kNumMathWarpgroups * 4);  // one arrival per math warp
+    }
+    ptx::fence_mbarrier_init();
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    // ------------------------------------------------------------------ producer warpgroup
+    ptx::setmaxnreg_dec<Config::kProducerRegisters>();
+    PipelineState<kNumStages> pipe;
+    if (warp_in_group == 0) {
+      if (lane == 0) {
+        for (int tile = blockIdx.x; tile < scheduler.num_tiles; tile += gridDim.x) {
+          const TileCoord coord = scheduler.coord(tile);
+          for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+            ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+            ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage), Config::kTileABytes + Config::kTileBBytes);
+            ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
+                                              kb * BLOCK_K, coord.m_block * BLOCK_M);
+            ptx::cp_async_bulk_tensor_2d_load(smem.tile_b(pipe.stage), &tmap_b, smem.full(pipe.stage),
+                                              kb * BLOCK_K, coord.n_block * BLOCK_N);
+          }
+        }
+      }
+    } else if (warp_in_group == 1) {
+      for (int tile = blockIdx.x; tile < scheduler.num_tiles; tile += gridDim.x) {
+        const TileCoord coord = scheduler.coord(tile);
+        const int m0 = coord.m_block * BLOCK_M;
+        const int n0 = coord.n_block * BLOCK_N;
+        for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+          ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+          // Rows past M read nothing and get scale 0: their A rows are TMA zero fill anyway.
+          for (int i = lane; i < BLOCK_M; i += 32) {
+            const int row = m0 + i;
+            const bool valid = row < params.m;
+            const float* src =
+                params.scale_a + (valid ? row * params.scale_a_row_stride + kb * params.scale_a_k_stride : 0);
+            ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
+          }
+          constexpr int kNumScaleB = Config::kUniformWeightScale ? 1 : BLOCK_N;
+          for (int i = lane; i < kNumScaleB; i += 32) {
+            const int col = n0 + i;
+            const bool valid = col < params.n;
+            const int64_t scale_row = Config::kWeightScale == WeightScaleKind::kPerRow ? col : col / 128;
+            const float* src =
+                params.scale_b + (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
+            ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
+          }
+          ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
+        }
+      }
+    }
+  } else {
+    // ------------------------------------------------------------------ math warpgroups
+    ptx::setmaxnreg_inc<Config::kMathRegisters>();
+    const int math_group = warpgroup - 1;
+    const int math_thread = threadIdx.x - 128;
+    const int group_thread = math_thread % 128;
+    // wgmma accumulator layout: this thread owns rows r and r + 8 of its warpgroup's 64, and columns
+    // 8 j + 2 (lane % 4) + {0, 1} for every j < BLOCK_N / 8.
+    const int row_in_group = warp_in_group * 16 + lane / 4;
+    const int col_in_octet = 2 * (lane % 4);
+    const uint32_t named_barrier = 1 + math_group;
+    uint8_t* out_staging = smem.out() + math_group * 64 * BLOCK_N * static_cast<int>(sizeof(OutT));
+
+    PipelineState<kNumStages> pipe;
+    float accum[kNumAccum];
+    float scratch[kNumAccum];
+#pragma unroll
+    for (int i = 0; i < kNumAccum; ++i) scratch[i] = 0.f;
+
+    for (int tile = blockIdx.x; tile < scheduler.num_tiles; tile += gridDim.x) {
+      const TileCoord coord = scheduler.coord(tile);
+#pragma unroll
+      for (int i = 0; i < kNumAccum; ++i) accum[i] = 0.f;
+
+      for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+        ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
+        const float* stage_scale_a = smem.scale_a(pipe.stage) + math_group * 64;
+        const float scale_a_lo = stage_scale_a[row_in_group];
+        const float scale_a_hi = stage_scale_a[row_in_group + 8];
+        const float* stage_scale_b = smem.scale_b(pipe.stage);
+        float scale_b_uniform = 0.f;
+        if constexpr (Config::kUniformWeightScale) scale_b_uniform = stage_scale_b[0];
+
+        const uint32_t a_base = ptx::smem_addr(smem.tile_a(pipe.stage)) + math_group * 64 * BLOCK_K;
+        const uint32_t b_base = ptx::smem_addr(smem.tile_b(pipe.stage));
+#pragma unroll
+        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+        ptx::wgmma_fence();
+#pragma unroll
+        for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
+          // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
+          Wgmma::mma(scratch, ptx::make_smem_desc_k_major_sw128(a_base + k32 * 32),
+                     ptx::make_smem_desc_k_major_sw128(b_base + k32 * 32), k32 > 0);
+        }
+        ptx::wgmma_commit_group();
+
+        ptx::wgmma_wait_group<0>();
+#pragma unroll
+        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+
+        if constexpr (Config::kUniformWeightScale) {
+          // All shared-memory reads of this stage are done once the warp syncs: release it before the
+          // promotion so the producer can refill it meanwhile. One arrival per warp.
+          __syncwarp();
+          if (lane == 0) ptx::mbarrier_arrive(smem.empty(pipe.stage));
+          const float scale_lo = scale_a_lo * scale_b_uniform;
+          const float scale_hi = scale_a_hi * scale_b_uniform;
+#pragma unroll
+          for (int j = 0; j < BLOCK_N / 8; ++j) {
+            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
+            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
+            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
+            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
+          }
+        } else {
+          // Per-column scales are read straight from the stage (holding them would cost BLOCK_N / 4
+          // registers), so the stage is released only after the promotion.
+#pragma unroll
+          for (int j = 0; j < BLOCK_N / 8; ++j) {
+            const float2 scale_b = *reinterpret_cast<const float2*>(stage_scale_b + 8 * j + col_in_octet);
+            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_a_lo * scale_b.x, accum[4 * j + 0]);
+            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_a_lo * scale_b.y, accum[4 * j + 1]);
+            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_a_hi * scale_b.x, accum[4 * j + 2]);
+            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_a_hi * scale_b.y, accum[4 * j + 3]);
+          }
+          __syncwarp();
+          if (lane == 0) ptx::mbarrier_arrive(smem.empty(pipe.stage));
+        }
+      }
+
+      // ---------------------------------------------------------------- epilogue
+      const int group_m0 = coord.m_block * BLOCK_M + math_group * 64;
+      const int n0 = coord.n_block * BLOCK_N;
+      // The staging buffer may still be read by this warpgroup's previous TMA store.
+      if (group_thread == 0) ptx::cp_async_bulk_wait_group_read<0>();
+      ptx::bar_sync(named_barrier, 128);
+
+      constexpr int kStripCols = 128 / static_cast<int>(sizeof(OutT));
+      using Pair = PackedPair<OutT>;
+#pragma unroll
+      for (int j = 0; j < BLOCK_N / 8; ++j) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int row = row_in_group + 8 * half;
+          const int col = 8 * j + col_in_octet;
+          const int strip = col / kStripCols;
+          const int byte_in_row = (col % kStripCols) * static_cast<int>(sizeof(OutT));
+          // 128-byte swizzle: the 16-byte chunk index is XORed with (row % 8), so the eight rows a warp
+          // writes at once land in eight different bank groups.
+          const int chunk = (byte_in_row / 16) ^ (row % 8);
+          uint8_t* dst = out_staging + strip * Config::kOutStripBytes + row * 128 + chunk * 16 + byte_in_row % 16;
+          *reinterpret_cast<typename Pair::Type*>(dst) =
+              Pair::pack(accum[4 * j + 2 * half], accum[4 * j + 2 * half + 1]);
+        }
+      }
+      ptx::fence_proxy_async_shared_cta();
+      ptx::bar_sync(named_barrier, 128);
+      if (group_thread == 0 && group_m0 < params.m) {
+#pragma unroll
+        for (int strip = 0; strip < BLOCK_N / kStripCols; ++strip) {
+          if (n0 + strip * kStripCols < params.n)
+            ptx::cp_async_bulk_tensor_2d_store(&tmap_out, out_staging + strip * Config::kOutStripBytes,
+                                               n0 + strip * kStripCols, group_m0);
+        }
+        ptx::cp_async_bulk_commit_group();
+      }
+    }
+    // Shared memory must outlive the stores that read it.
+    if (group_thread == 0) ptx::cp_async_bulk_wait_group<0>();
+  }
+#endif
+}
+
+}  // namespace blockgemm::kernels

@@ -1,0 +1,67 @@
+// Compile-time configuration of the FP8 block-scaled GEMM kernel, shared by the kernel and its launcher.
+#pragma once
+
+#include <cstdint>
+
+namespace blockgemm::kernels {
+
+// How the weight (B operand) is scaled along N.
+enum class WeightScaleKind {
+  kPerBlock,  // (ceil(N/128), K/128): one scale per 128x128 block
+  kPerRow,    // (N, K/128): one scale per 1x128 group of each row
+};
+
+constexpr int kSharedMemoryBudget = 232448;  // sm_90 opt-in maximum per block (227 KB)
+
+template <int BLOCK_M_, int BLOCK_N_, WeightScaleKind kWeightScale_, typename OutT_>
+struct GemmConfig {
+  using OutT = OutT_;
+  static constexpr int BLOCK_M = BLOCK_M_;
+  static constexpr int BLOCK_N = BLOCK_N_;
+  static constexpr int BLOCK_K = 128;  // one scale group: promotion happens once per K block
+  static constexpr WeightScaleKind kWeightScale = kWeightScale_;
+
+  static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two math warpgroups of 64 rows");
+  static_assert(BLOCK_N % 16 == 0 && BLOCK_N >= 16 && BLOCK_N <= 256, "wgmma N range");
+  // The TMA-store epilogue writes 128-byte wide column strips.
+  static_assert((BLOCK_N * sizeof(OutT)) % 128 == 0, "BLOCK_N must fill whole 128-byte output strips");
+
+  static constexpr int kNumMathWarpgroups = BLOCK_M / 64;
+  static constexpr int kNumThreads = 128 * (1 + kNumMathWarpgroups);  // producer warpgroup first
+  // A tile spanning no 128-column boundary of the weight uses one scale for all its columns.
+  static constexpr bool kUniformWeightScale =
+      kWeightScale == WeightScaleKind::kPerBlock && 128 % BLOCK_N == 0;
+
+  // Shared memory: [out staging][A x stages][B x stages][A scales x stages][B scales x stages][barriers].
+  // Every A/B tile is 1024-byte aligned (128-byte swizzle atoms), which the sizes below preserve.
+  static constexpr int kOutStripBytes = 64 * 128;  // one warpgroup's 64 rows x 128 bytes
+  static constexpr int kOutBytes = BLOCK_M * BLOCK_N * static_cast<int>(sizeof(OutT));
+  static constexpr int kTileABytes = BLOCK_M * BLOCK_K;  // fp8: one byte per element
+  static constexpr int kTileBBytes = BLOCK_N * BLOCK_K;
+  static constexpr int kScaleBytes = (BLOCK_M + BLOCK_N) * 4;
+  static constexpr int kStageBytes = kTileABytes + kTileBBytes + kScaleBytes;
+  static constexpr int kAlignSlack = 1024;  // dynamic shared memory is aligned up to 1024 in the kernel
+  static constexpr int kMaxStages = 8;
+  static constexpr int kStagesThatFit =
+      (kSharedMemoryBudget - kAlignSlack - kOutBytes - 16 * kMaxStages) / kStageBytes;
+  static constexpr int kNumStages = kStagesThatFit < kMaxStages ? kStagesThatFit : kMaxStages;
+  static_assert(kNumStages >= 2, "tile too large for a double-buffered pipeline");
+  static_assert(kTileBBytes % 1024 == 0 && kOutBytes % 1024 == 0, "tiles keep 1024-byte alignment");
+
+  static constexpr int kSmemBytes = kAlignSlack + kOutBytes + kNumStages * kStageBytes + 16 * kNumStages;
+
+  // Register split (setmaxnreg): the producer needs few, the math warpgroups hold two accumulator sets.
+  static constexpr uint32_t kProducerRegisters = 40;
+  static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 2 ? 232 : 240;
+};
+
+// Run-time arguments of one GEMM launch (the tensor maps travel separately as __grid_constant__).
+struct GemmParams {
+  int m, n, k;
+  const float* scale_a;  // (M, K/128), element (row, kb) at row * scale_a_row_stride + kb * scale_a_k_stride
+  int64_t scale_a_row_stride, scale_a_k_stride;
+  const float* scale_b;  // per block: (ceil(N/128), K/128); per row: (N, K/128)
+  int64_t scale_b_row_stride, scale_b_k_stride;
+};
+
+}  // namespace blockgemm::kernels

@@ -1,0 +1,33 @@
+// Host-side entry to the kernels: plain C++ (no CUDA device code), called by the API after validation.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "blockgemm/tensor.h"
+#include "heuristics/heuristics.h"
+
+namespace blockgemm::kernels {
+
+// A validated FP8 x FP8 problem. Strides are in elements.
+struct Fp8GemmArgs {
+  int m, n, k;
+  const void* a;  // (M, K) fp8, row stride a_row_stride
+  int64_t a_row_stride;
+  const void* b;  // (N, K) fp8
+  int64_t b_row_stride;
+  const float* scale_a;
+  int64_t scale_a_row_stride, scale_a_k_stride;
+  const float* scale_b;
+  int64_t scale_b_row_stride, scale_b_k_stride;
+  bool per_row_weight_scale;
+  void* out;  // (M, N) out_dtype
+  int64_t out_row_stride;
+  DType out_dtype;
+};
+
+// Launches the kernel the plan names on `stream`. Throws blockgemm::Error on a CUDA failure.
+void launch_fp8_gemm(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream);
+
+}  // namespace blockgemm::kernels

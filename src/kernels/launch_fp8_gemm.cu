@@ -1,0 +1,129 @@
+// Tensor maps and template dispatch for the 1D2D FP8 GEMM kernel.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "kernels/fp8_gemm_1d2d.cuh"
+#include "kernels/launch.h"
+
+namespace blockgemm::kernels {
+namespace {
+
+[[noreturn]] void throw_cuda(const char* what, cudaError_t status) {
+  throw Error(Error::Kind::kDevice, std::string(what) + ": " + cudaGetErrorString(status));
+}
+
+// The driver's tensor-map encoder, found through the runtime so the library never links libcuda itself.
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 encoder = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    const cudaError_t status =
+        cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
+    if (status != cudaSuccess || found != cudaDriverEntryPointSuccess || fn == nullptr)
+      throw Error(Error::Kind::kDevice, "cuTensorMapEncodeTiled is not available from the CUDA driver");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encoder;
+}
+
+// A 2D row-major tensor (rows x cols, row stride in bytes) read or written in boxes of
+// box_rows x box_cols elements, with 128-byte swizzle in shared memory.
+CUtensorMap make_tensor_map_2d(const void* base, CUtensorMapDataType dtype, uint64_t rows, uint64_t cols,
+                               uint64_t row_stride_bytes, uint32_t box_rows, uint32_t box_cols) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {cols, rows};
+  const cuuint64_t strides[1] = {row_stride_bytes};
+  const cuuint32_t box[2] = {box_cols, box_rows};
+  const cuuint32_t element_strides[2] = {1, 1};
+  const CUresult result = tensor_map_encoder()(
+      &map, dtype, 2, const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (result != CUDA_SUCCESS)
+    throw Error(Error::Kind::kDevice, "cuTensorMapEncodeTiled failed with CUresult " + std::to_string(result));
+  return map;
+}
+
+template <typename OutT>
+constexpr CUtensorMapDataType tensor_map_dtype() {
+  if constexpr (std::is_same_v<OutT, float>) return CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+  if constexpr (std::is_same_v<OutT, __half>) return CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+}
+
+template <class Config>
+void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
+  using OutT = typename Config::OutT;
+  auto kernel = fp8_gemm_1d2d_kernel<Config>;
+  // Raising the dynamic shared-memory limit is a per-function host setting, done once.
+  static std::once_flag configured;
+  static cudaError_t configure_status = cudaSuccess;
+  std::call_once(configured, [&] {
+    configure_status =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes);
+  });
+  if (configure_status != cudaSuccess) throw_cuda("cudaFuncSetAttribute", configure_status);
+
+  const CUtensorMap tmap_a = make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k,
+                                                args.a_row_stride, Config::BLOCK_M, Config::BLOCK_K);
+  const CUtensorMap tmap_b = make_tensor_map_2d(args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.n, args.k,
+                                                args.b_row_stride, Config::BLOCK_N, Config::BLOCK_K);
+  const CUtensorMap tmap_out =
+      make_tensor_map_2d(args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT),
+                         64, 128 / sizeof(OutT));
+  const GemmParams params{args.m,           args.n,
+                          args.k,           args.scale_a,
+                          args.scale_a_row_stride, args.scale_a_k_stride,
+                          args.scale_b,     args.scale_b_row_stride,
+                          args.scale_b_k_stride};
+  kernel<<<plan.grid, Config::kNumThreads, Config::kSmemBytes, stream>>>(tmap_a, tmap_b, tmap_out, params);
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess) throw_cuda("fp8_gemm_1d2d launch", status);
+}
+
+template <int BLOCK_M, int BLOCK_N, WeightScaleKind kWeightScale>
+void launch_for_out_dtype(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
+  switch (args.out_dtype) {
+    case DType::kBFloat16:
+      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kWeightScale, __nv_bfloat16>>(plan, args, stream);
+    case DType::kFloat16:
+      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kWeightScale, __half>>(plan, args, stream);
+    case DType::kFloat32:
+      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kWeightScale, float>>(plan, args, stream);
+    default:
+      throw Error(Error::Kind::kInvalidArgument, "out dtype has no kernel");
+  }
+}
+
+template <int BLOCK_M, int BLOCK_N>
+void launch_for_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
+  if (args.per_row_weight_scale)
+    launch_for_out_dtype<BLOCK_M, BLOCK_N, WeightScaleKind::kPerRow>(plan, args, stream);
+  else
+    launch_for_out_dtype<BLOCK_M, BLOCK_N, WeightScaleKind::kPerBlock>(plan, args, stream);
+}
+
+// Instantiates one kernel family per entry of heuristics::kTileShapes and runs the one the plan names.
+template <std::size_t... I>
+void dispatch_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream,
+                   std::index_sequence<I...>) {
+  bool launched = false;
+  ((!launched && plan.tile == heuristics::kTileShapes[I]
+        ? (launch_for_tile<heuristics::kTileShapes[I].block_m, heuristics::kTileShapes[I].block_n>(plan, args,
+                                                                                                  stream),
+           launched = true)
+        : false),
+   ...);
+  if (!launched) throw Error(Error::Kind::kNotImplemented, "plan names a tile shape with no compiled kernel");
+}
+
+}  // namespace
+
+void launch_fp8_gemm(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
+  dispatch_tile(plan, args, stream, std::make_index_sequence<heuristics::kNumTileShapes>{});
+}
+
+}  // namespace blockgemm::kernels

@@ -1,0 +1,161 @@
+// Thin wrappers over the Hopper PTX instructions the kernels use, one per instruction and named after it.
+// Shared-memory operands are 32-bit shared-window addresses (what `cvta.to.shared` gives).
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+
+namespace blockgemm::ptx {
+
+__device__ __forceinline__ uint32_t smem_addr(const void* ptr) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
+}
+
+// ---- mbarrier -------------------------------------------------------------------------------------
+
+__device__ __forceinline__ void mbarrier_init(uint64_t* bar, uint32_t arrive_count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_addr(bar)), "r"(arrive_count));
+}
+
+// Makes initialised barriers visible to the async proxy (TMA's complete_tx) before anyone uses them.
+__device__ __forceinline__ void fence_mbarrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_addr(bar)) : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_t tx_bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)),
+               "r"(tx_bytes)
+               : "memory");
+}
+
+// Blocks until the barrier's phase with the given parity has completed.
+__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "wait_loop:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_loop;\n"
+      "}\n" ::"r"(smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+// ---- cp.async (LDGSTS): small gathers that complete on an mbarrier --------------------------------
+
+// Copies 4 bytes; with `valid == false` nothing is read and the destination is zero-filled.
+__device__ __forceinline__ void cp_async_ca_4(void* dst_smem, const void* src_global, bool valid) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr(dst_smem)),
+               "l"(src_global), "r"(valid ? 4 : 0)
+               : "memory");
+}
+
+// Arrives on `bar` once all of this thread's earlier cp.async copies have landed. `.noinc`: the arrival
+// counts against the barrier's expected count (set at init), it does not add a pending one.
+__device__ __forceinline__ void cp_async_mbarrier_arrive_noinc(uint64_t* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_addr(bar)) : "memory");
+}
+
+// ---- TMA (cp.async.bulk.tensor) -------------------------------------------------------------------
+
+__device__ __forceinline__ void prefetch_tensormap(const CUtensorMap* map) {
+  asm volatile("prefetch.tensormap [%0];" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
+}
+
+// Loads the box at (inner, outer) into shared memory; completes `bar`'s transaction count. Elements outside
+// the tensor arrive as zeros and still count towards the bytes.
+__device__ __forceinline__ void cp_async_bulk_tensor_2d_load(void* dst_smem, const CUtensorMap* map,
+                                                              uint64_t* bar, int32_t inner, int32_t outer) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], "
+      "[%2];" ::"r"(smem_addr(dst_smem)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(inner), "r"(outer)
+      : "memory");
+}
+
+// Stores the box at (inner, outer) from shared memory; parts outside the tensor are not written.
+__device__ __forceinline__ void cp_async_bulk_tensor_2d_store(const CUtensorMap* map, const void* src_smem,
+                                                               int32_t inner, int32_t outer) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
+          reinterpret_cast<uint64_t>(map)),
+      "r"(smem_addr(src_smem)), "r"(inner), "r"(outer)
+      : "memory");
+}
+
+__device__ __forceinline__ void cp_async_bulk_commit_group() {
+  asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+}
+
+// Waits until at most N bulk groups are still reading their shared-memory source.
+template <int N>
+__device__ __forceinline__ void cp_async_bulk_wait_group_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;" ::"n"(N) : "memory");
+}
+
+// Waits until at most N bulk groups are incomplete (their global writes done).
+template <int N>
+__device__ __forceinline__ void cp_async_bulk_wait_group() {
+  asm volatile("cp.async.bulk.wait_group %0;" ::"n"(N) : "memory");
+}
+
+// Orders this thread's generic-proxy shared-memory writes before later async-proxy (TMA, wgmma) reads.
+__device__ __forceinline__ void fence_proxy_async_shared_cta() {
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+
+// ---- wgmma ----------------------------------------------------------------------------------------
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+
+__device__ __forceinline__ void wgmma_commit_group() {
+  asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+
+template <int N>
+__device__ __forceinline__ void wgmma_wait_group() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+}
+
+// Keeps the compiler from moving reads or writes of an accumulator register across a wgmma fence/wait:
+// the tensor core owns the register between issue and wait, which the compiler cannot see.
+__device__ __forceinline__ void fence_register(float& reg) { asm volatile("" : "+f"(reg)::"memory"); }
+
+// Shared-memory matrix descriptor for a K-major operand stored in 128-byte-swizzled rows of 128 bytes,
+// eight-row groups 1024 bytes apart (what TMA with CU_TENSOR_MAP_SWIZZLE_128B writes). The tile base must
+// be 1024-byte aligned so the hardware's swizzle phase matches TMA's; stepping along K inside the 128-byte
+// row is done by adding the byte offset to the start address.
+__device__ __forceinline__ uint64_t make_smem_desc_k_major_sw128(uint32_t smem_address) {
+  constexpr uint64_t kStrideBytes = 1024;  // between 8-row core-matrix groups
+  constexpr uint64_t kLayoutSwizzle128B = 1;
+  uint64_t desc = 0;
+  desc |= static_cast<uint64_t>((smem_address & 0x3FFFF) >> 4);
+  desc |= static_cast<uint64_t>(1) << 16;  // leading byte offset: unused for swizzled K-major
+  desc |= (kStrideBytes >> 4) << 32;
+  desc |= kLayoutSwizzle128B << 62;
+  return desc;
+}
+
+// ---- registers and barriers -----------------------------------------------------------------------
+
+template <uint32_t kRegisters>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kRegisters));
+}
+
+template <uint32_t kRegisters>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kRegisters));
+}
+
+// Named barrier over `num_threads` threads (a multiple of 32); id 0 is __syncthreads'.
+__device__ __forceinline__ void bar_sync(uint32_t id, uint32_t num_threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(num_threads) : "memory");
+}
+
+}  // namespace blockgemm::ptx

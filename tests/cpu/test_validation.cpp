@@ -1,0 +1,180 @@
+// Argument validation runs before any device work, so every bad-input case is checked here without a GPU.
+// Pointers are fake (never dereferenced): validation must not touch memory.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+
+#include "api/validate.h"
+#include "blockgemm/blockgemm.h"
+
+namespace blockgemm {
+namespace {
+
+constexpr int kDevice = 0;
+
+void* fake(uintptr_t address) { return reinterpret_cast<void*>(address); }
+
+// A valid FP8 x FP8 problem (M=64, N=256, K=512) over disjoint fake buffers; each test breaks one thing.
+struct Args {
+  int64_t m = 64, n = 256, k = 512;
+  TensorView input = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, 64, 512, kDevice);
+  TensorView weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 256, 512, kDevice);
+  std::optional<TensorView> input_scale = TensorView::matrix(fake(0x300000), DType::kFloat32, 64, 4, kDevice);
+  std::optional<TensorView> weight_scale = TensorView::matrix(fake(0x400000), DType::kFloat32, 2, 4, kDevice);
+  TensorView out = TensorView::matrix(fake(0x500000), DType::kBFloat16, 64, 256, kDevice);
+  std::optional<DType> out_dtype;
+
+  void validate() const { api::validate_gemm_args(input, weight, input_scale, weight_scale, out, out_dtype); }
+};
+
+// Expects Error whose message contains every fragment (the argument's name, the expected and the actual).
+void expect_error(const std::function<void(Args&)>& breaker, std::initializer_list<const char*> fragments,
+                  Error::Kind kind = Error::Kind::kInvalidArgument) {
+  Args args;
+  breaker(args);
+  try {
+    args.validate();
+    ADD_FAILURE() << "no error for fragments starting with '" << *fragments.begin() << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), kind) << e.what();
+    for (const char* fragment : fragments)
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
+          << "message '" << e.what() << "' lacks '" << fragment << "'";
+  }
+}
+
+TEST(Validation, ValidArgumentsPass) {
+  Args args;
+  EXPECT_NO_THROW(args.validate());
+  const kernels::Fp8GemmArgs k = api::validate_gemm_args(args.input, args.weight, args.input_scale,
+                                                         args.weight_scale, args.out, std::nullopt);
+  EXPECT_EQ(k.m, 64);
+  EXPECT_EQ(k.n, 256);
+  EXPECT_EQ(k.k, 512);
+  EXPECT_FALSE(k.per_row_weight_scale);
+  EXPECT_EQ(k.scale_a_row_stride, 4);
+  EXPECT_EQ(k.scale_a_k_stride, 1);
+}
+
+TEST(Validation, ColumnMajorInputScaleIsAccepted) {
+  Args args;
+  args.input_scale = TensorView::strided(fake(0x300000), DType::kFloat32, 64, 4, 1, 64, kDevice);
+  const auto k = api::validate_gemm_args(args.input, args.weight, args.input_scale, args.weight_scale, args.out,
+                                         std::nullopt);
+  EXPECT_EQ(k.scale_a_row_stride, 1);
+  EXPECT_EQ(k.scale_a_k_stride, 64);
+}
+
+TEST(Validation, PerRowWeightScaleIsToldApartByShape) {
+  Args args;
+  args.weight_scale = TensorView::matrix(fake(0x400000), DType::kFloat32, 256, 4, kDevice);
+  EXPECT_TRUE(api::validate_gemm_args(args.input, args.weight, args.input_scale, args.weight_scale, args.out,
+                                      std::nullopt)
+                  .per_row_weight_scale);
+}
+
+TEST(Validation, DtypeCombinations) {
+  expect_error([](Args& a) { a.weight.dtype = DType::kBFloat16; }, {"weight.dtype", "float8_e4m3", "bfloat16"});
+  expect_error([](Args& a) { a.input.dtype = DType::kFloat16; }, {"input.dtype", "float16"});
+  expect_error([](Args& a) { a.weight.dtype = DType::kFloat32; }, {"weight.dtype", "float32"});
+  expect_error(
+      [](Args& a) {
+        a.input.dtype = DType::kBFloat16;
+        a.input_scale.reset();
+      },
+      {"bfloat16", "not implemented"}, Error::Kind::kNotImplemented);
+}
+
+TEST(Validation, ExtraOrMissingScales) {
+  expect_error([](Args& a) { a.input.dtype = DType::kBFloat16; }, {"input_scale", "None for bfloat16 input"});
+  expect_error([](Args& a) { a.input_scale.reset(); }, {"input_scale", "None"});
+  expect_error([](Args& a) { a.weight_scale.reset(); }, {"weight_scale", "None"});
+}
+
+TEST(Validation, RanksAndShapes) {
+  expect_error([](Args& a) { a.input.rank = 1; }, {"input", "2-D", "1-D"});
+  expect_error([](Args& a) { a.weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 256, 384, 0); },
+               {"weight", "(N, 512)", "(256, 384)"});
+  expect_error(
+      [](Args& a) {
+        a.input = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, 64, 500, 0);
+        a.weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 256, 500, 0);
+      },
+      {"input", "multiple of 128", "500"});
+  expect_error([](Args& a) { a.weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 250, 512, 0); },
+               {"weight", "multiple of 16", "250"});
+}
+
+TEST(Validation, ScaleDtypeShapeAndLayout) {
+  expect_error([](Args& a) { a.input_scale->dtype = DType::kBFloat16; }, {"input_scale.dtype", "float32"});
+  expect_error([](Args& a) { a.weight_scale->dtype = DType::kFloat16; }, {"weight_scale.dtype", "float32"});
+  expect_error([](Args& a) { a.input_scale = TensorView::matrix(fake(0x300000), DType::kFloat32, 64, 3, 0); },
+               {"input_scale", "(64, 4)", "(64, 3)"});
+  expect_error([](Args& a) { a.weight_scale = TensorView::matrix(fake(0x400000), DType::kFloat32, 3, 4, 0); },
+               {"weight_scale", "(2, 4)", "(256, 4)", "(3, 4)"});
+  // Neither row- nor column-major (a transposed view with a short stride).
+  expect_error(
+      [](Args& a) { a.input_scale = TensorView::strided(fake(0x300000), DType::kFloat32, 64, 4, 2, 1, 0); },
+      {"input_scale strides", "row-major", "column-major", "(2, 1)"});
+  expect_error(
+      [](Args& a) { a.input_scale = TensorView::strided(fake(0x300000), DType::kFloat32, 64, 4, 1, 32, 0); },
+      {"input_scale strides", "(1, 32)"});
+  expect_error([](Args& a) { a.input_scale->data = fake(0x300002); }, {"input_scale data pointer", "4-byte"});
+}
+
+TEST(Validation, OutShapeDtypeAndStride) {
+  expect_error([](Args& a) { a.out = TensorView::matrix(fake(0x500000), DType::kBFloat16, 64, 128, 0); },
+               {"out", "(64, 256)", "(64, 128)"});
+  expect_error([](Args& a) { a.out.dtype = DType::kFloat8E4M3; }, {"out.dtype", "float8_e4m3"});
+  expect_error([](Args& a) { a.out_dtype = DType::kFloat32; }, {"out_dtype", "bfloat16", "float32"});
+  expect_error([](Args& a) { a.out.strides[0] = 200; }, {"out strides", "row stride >= 256", "(200, 1)"});
+  expect_error([](Args& a) { a.out.strides[0] = 260; }, {"out strides", "multiple of 16 bytes", "(260, 1)"});
+  expect_error([](Args& a) { a.out.strides[1] = 2; }, {"out strides", "column stride 1"});
+  expect_error([](Args& a) { a.input.strides[0] = 1024 + 8; }, {"input strides", "multiple of 16 bytes"});
+}
+
+TEST(Validation, PointerAlignment) {
+  expect_error([](Args& a) { a.input.data = fake(0x100008); }, {"input data pointer", "16-byte"});
+  expect_error([](Args& a) { a.weight.data = fake(0x200001); }, {"weight data pointer", "16-byte"});
+  expect_error([](Args& a) { a.out.data = fake(0x500004); }, {"out data pointer", "16-byte"});
+  expect_error([](Args& a) { a.weight.data = nullptr; }, {"weight", "non-null"});
+}
+
+TEST(Validation, DevicesMustMatch) {
+  expect_error([](Args& a) { a.input.device = TensorView::kHostDevice; }, {"input.device", "host memory"});
+  expect_error([](Args& a) { a.weight.device = 1; }, {"weight.device", "cuda:0", "cuda:1"});
+  expect_error([](Args& a) { a.weight_scale->device = 2; }, {"weight_scale.device", "cuda:2"});
+}
+
+TEST(Validation, OutMayNotAliasAnInput) {
+  expect_error([](Args& a) { a.out.data = a.weight.data; }, {"out", "disjoint from weight"});
+}
+
+TEST(Validation, NonHopperDeviceIsRejected) {
+  for (int capability : {80, 89, 100, 120}) {
+    try {
+      api::require_hopper(0, capability);
+      ADD_FAILURE() << "capability " << capability << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), Error::Kind::kDevice);
+      EXPECT_NE(std::string(e.what()).find("Hopper"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(api::require_hopper(0, 90));
+}
+
+TEST(Validation, PublicEntryValidatesBeforeTouchingTheDevice) {
+  // Through the public function too: the argument error wins over "no GPU here".
+  Args args;
+  args.out.dtype = DType::kFloat8E4M3;
+  try {
+    fp8_blockscale_gemm_sm90(args.input, args.weight, args.input_scale, args.weight_scale, args.out);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("out.dtype"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace blockgemm

@@ -1,0 +1,196 @@
+// GPU tests: the kernel against the CPU reference on fresh random inputs, output poisoned with NaN first.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "gpu_test_util.h"
+
+namespace blockgemm::testing {
+namespace {
+
+constexpr double kMaxDiff = 1e-3;
+
+void run_and_check(const ProblemSpec& spec) {
+  Problem p;
+  make_problem(spec, p);
+  poison_out(p);
+  fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out);
+  check_cuda(cudaDeviceSynchronize(), "gemm");
+  const CheckResult r = check_against_reference(p);
+  EXPECT_EQ(r.nan_count, 0) << spec.str() << " (unwritten or NaN outputs)";
+  EXPECT_EQ(r.padding_written, 0) << spec.str() << " (wrote past N into the row padding)";
+  EXPECT_LT(r.diff, kMaxDiff) << spec.str() << " plan: " << describe_plan(spec.m, spec.n, spec.k);
+}
+
+// ---- the shape matrix of the issue: every M class x the DeepSeek-V3 projections -----------------------
+
+class GemmShapes : public ::testing::TestWithParam<std::tuple<int64_t, std::pair<int64_t, int64_t>>> {};
+
+TEST_P(GemmShapes, MatchesReference) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const auto [m, nk] = GetParam();
+  // Cycle the scale kinds, scale layouts and out dtypes over the matrix so every one meets many shapes.
+  const uint64_t index = static_cast<uint64_t>(m * 31 + nk.first * 7 + nk.second);
+  ProblemSpec spec{m, nk.first, nk.second};
+  spec.per_row_weight_scale = index % 2 == 1;
+  spec.input_scale_layout = (index / 2) % 2 ? ScaleLayout::kColumnMajor : ScaleLayout::kRowMajor;
+  const DType dtypes[] = {DType::kBFloat16, DType::kFloat16, DType::kFloat32};
+  spec.out_dtype = dtypes[(index / 4) % 3];
+  spec.seed = index;
+  run_and_check(spec);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    DeepSeekV3, GemmShapes,
+    ::testing::Combine(::testing::Values<int64_t>(1, 2, 7, 16, 31, 32, 33, 64, 100, 128, 255, 256, 1000, 4096),
+                       ::testing::Values(std::make_pair<int64_t, int64_t>(2112, 7168),
+                                         std::make_pair<int64_t, int64_t>(576, 7168),
+                                         std::make_pair<int64_t, int64_t>(7168, 2048))),
+    [](const auto& info) {
+      return "M" + std::to_string(std::get<0>(info.param)) + "_N" + std::to_string(std::get<1>(info.param).first) +
+             "_K" + std::to_string(std::get<1>(info.param).second);
+    });
+
+// ---- every weight-scale kind x input-scale layout x out dtype on shapes with tails --------------------
+
+class GemmVariants
+    : public ::testing::TestWithParam<std::tuple<bool, ScaleLayout, DType, std::tuple<int64_t, int64_t, int64_t>>> {};
+
+TEST_P(GemmVariants, MatchesReference) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const auto [per_row, layout, dtype, shape] = GetParam();
+  ProblemSpec spec{std::get<0>(shape), std::get<1>(shape), std::get<2>(shape)};
+  spec.per_row_weight_scale = per_row;
+  spec.input_scale_layout = layout;
+  spec.out_dtype = dtype;
+  spec.seed = 977;
+  run_and_check(spec);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllKinds, GemmVariants,
+    ::testing::Combine(::testing::Bool(), ::testing::Values(ScaleLayout::kRowMajor, ScaleLayout::kColumnMajor),
+                       ::testing::Values(DType::kBFloat16, DType::kFloat16, DType::kFloat32),
+                       ::testing::Values(std::make_tuple<int64_t, int64_t, int64_t>(200, 336, 512),
+                                         std::make_tuple<int64_t, int64_t, int64_t>(5, 1040, 384),
+                                         std::make_tuple<int64_t, int64_t, int64_t>(130, 16, 128),
+                                         std::make_tuple<int64_t, int64_t, int64_t>(67, 48, 1280))));
+
+// ---- exactness: integer data and power-of-two scales leave nothing to round --------------------------
+
+TEST(GemmExact, IntegerDataPowerOfTwoScalesIsExact) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const int64_t m = 150, n = 272, k = 512, kg = k / 128;
+  std::mt19937 rng(12345);
+  std::uniform_int_distribution<int> value(-3, 3), exponent(-2, 2);
+  reference::Quantized a, b;
+  a.rows = m, a.cols = k, a.scale_rows = m, a.scale_cols = kg;
+  b.rows = n, b.cols = k, b.scale_rows = (n + 127) / 128, b.scale_cols = kg;
+  for (int64_t i = 0; i < m * k; ++i) a.values.push_back(reference::float_to_fp8_e4m3(float(value(rng))));
+  for (int64_t i = 0; i < n * k; ++i) b.values.push_back(reference::float_to_fp8_e4m3(float(value(rng))));
+  for (int64_t i = 0; i < m * kg; ++i) a.scales.push_back(std::ldexp(1.f, exponent(rng)));
+  for (int64_t i = 0; i < b.scale_rows * kg; ++i) b.scales.push_back(std::ldexp(1.f, exponent(rng)));
+
+  DeviceBuffer a_dev(a.values.size()), b_dev(b.values.size()), sa_dev(a.scales.size() * 4),
+      sb_dev(b.scales.size() * 4), out_dev(static_cast<std::size_t>(m * n) * 4);
+  a_dev.upload(a.values.data(), a.values.size());
+  b_dev.upload(b.values.data(), b.values.size());
+  sa_dev.upload(a.scales.data(), a.scales.size() * 4);
+  sb_dev.upload(b.scales.data(), b.scales.size() * 4);
+  check_cuda(cudaMemset(out_dev.get(), 0xFF, out_dev.bytes()), "poison");
+  fp8_blockscale_gemm_sm90(TensorView::matrix(a_dev.get(), DType::kFloat8E4M3, m, k, 0),
+                           TensorView::matrix(b_dev.get(), DType::kFloat8E4M3, n, k, 0),
+                           TensorView::matrix(sa_dev.get(), DType::kFloat32, m, kg, 0),
+                           TensorView::matrix(sb_dev.get(), DType::kFloat32, b.scale_rows, kg, 0),
+                           TensorView::matrix(out_dev.get(), DType::kFloat32, m, n, 0));
+  check_cuda(cudaDeviceSynchronize(), "gemm");
+  std::vector<float> out(static_cast<std::size_t>(m * n));
+  out_dev.download(out.data(), out.size() * 4);
+  std::vector<double> ref(out.size());
+  reference::blockscale_gemm(a.values.data(), a.scales.data(), b.values.data(), b.scales.data(), false, m, n, k,
+                             ref.data());
+  int64_t mismatches = 0;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (static_cast<double>(out[i]) != ref[i] && mismatches++ < 5)
+      ADD_FAILURE() << "element " << i << ": " << out[i] << " != " << ref[i];
+  EXPECT_EQ(mismatches, 0);
+}
+
+// ---- stability: same inputs, same bits; eager and graph replay agree --------------------------------
+
+TEST(GemmStability, RepeatedRunsAndGraphReplayAreBitwiseEqual) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  Problem p;
+  make_problem({513, 2112, 1024, false, ScaleLayout::kColumnMajor, DType::kBFloat16, 0, 4}, p);
+  std::vector<uint8_t> first(p.out_dev.bytes()), again(p.out_dev.bytes());
+  poison_out(p);
+  fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out);
+  check_cuda(cudaDeviceSynchronize(), "gemm");
+  p.out_dev.download(first.data(), first.size());
+
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    poison_out(p);
+    fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out);
+    check_cuda(cudaDeviceSynchronize(), "gemm");
+    p.out_dev.download(again.data(), again.size());
+    EXPECT_EQ(std::memcmp(first.data(), again.data(), first.size()), 0) << "run " << repeat;
+  }
+
+  // Captured into a graph on a non-default stream: no host synchronisation or allocation may happen.
+  cudaStream_t stream;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+  fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt, stream);
+  check_cuda(cudaStreamEndCapture(stream, &graph), "end capture");
+  check_cuda(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  for (int replay = 0; replay < 2; ++replay) {
+    poison_out(p);
+    check_cuda(cudaGraphLaunch(exec, stream), "replay");
+    check_cuda(cudaStreamSynchronize(stream), "replay sync");
+    p.out_dev.download(again.data(), again.size());
+    EXPECT_EQ(std::memcmp(first.data(), again.data(), first.size()), 0) << "replay " << replay;
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+}
+
+TEST(GemmLayouts, PaddedOutRowsLeavePaddingUntouched) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  run_and_check({77, 208, 640, true, ScaleLayout::kRowMajor, DType::kBFloat16, 24, 5});
+  run_and_check({300, 96, 256, false, ScaleLayout::kColumnMajor, DType::kFloat32, 8, 6});
+}
+
+TEST(GemmLayouts, ZeroRowsIsANoOp) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  Problem p;
+  make_problem({0, 128, 256, false, ScaleLayout::kRowMajor, DType::kBFloat16, 0, 7}, p);
+  EXPECT_NO_THROW(fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out));
+  check_cuda(cudaDeviceSynchronize(), "noop");
+}
+
+TEST(GemmApi, AllocatingFormReturnsBf16ByDefault) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  Problem p;
+  make_problem({45, 256, 384, false, ScaleLayout::kRowMajor, DType::kBFloat16, 0, 8}, p);
+  poison_out(p);
+  fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out);
+  DeviceTensor allocated = fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale);
+  check_cuda(cudaDeviceSynchronize(), "gemm");
+  EXPECT_EQ(allocated.view().dtype, DType::kBFloat16);
+  EXPECT_EQ(allocated.view().rows(), 45);
+  EXPECT_EQ(allocated.view().cols(), 256);
+  std::vector<uint8_t> expected(p.out_dev.bytes()), got(p.out_dev.bytes());
+  p.out_dev.download(expected.data(), expected.size());
+  check_cuda(cudaMemcpy(got.data(), allocated.data(), got.size(), cudaMemcpyDeviceToHost), "download");
+  EXPECT_EQ(std::memcmp(expected.data(), got.data(), got.size()), 0);
+}
+
+}  // namespace
+}  // namespace blockgemm::testing
