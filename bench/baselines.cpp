@@ -52,8 +52,12 @@ namespace {
 
 constexpr int64_t kScaleGroup = 128;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+int64_t round_up(int64_t a, int64_t b) {
+  return ceil_div(a, b) * b;
+}
 
 template <typename T>
 void set_desc_attribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attribute, const T& value,
@@ -74,7 +78,9 @@ T algo_config(const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoConfigAttribut
 
 }  // namespace
 
-int64_t lt_input_scale_ld(int64_t m) { return round_up(m, 4); }
+int64_t lt_input_scale_ld(int64_t m) {
+  return round_up(m, 4);
+}
 
 int64_t lt_weight_scale_ld(int64_t n, int64_t k, WeightScaleLayout layout) {
   return layout == WeightScaleLayout::kBlock128x128 ? round_up(ceil_div(k, kScaleGroup), 4) : round_up(n, 4);
@@ -109,7 +115,8 @@ void CublasLtBlockScaledGemm::release_descriptors() {
   algorithm_.clear();
 }
 
-bool CublasLtBlockScaledGemm::prepare(const LtProblem& problem, const LtOperands& sample, std::string* why_not) {
+bool CublasLtBlockScaledGemm::prepare(const LtProblem& problem, const LtOperands& sample,
+                                      std::string* why_not) {
   release_descriptors();
   const auto m = static_cast<uint64_t>(problem.m);
   const auto n = static_cast<uint64_t>(problem.n);
@@ -124,14 +131,17 @@ bool CublasLtBlockScaledGemm::prepare(const LtProblem& problem, const LtOperands
   const int32_t input_scale_mode = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
   set_desc_attribute(matmul_desc_, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, weight_scale_mode, "A_SCALE_MODE");
   set_desc_attribute(matmul_desc_, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, input_scale_mode, "B_SCALE_MODE");
-  set_desc_attribute(matmul_desc_, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, static_cast<const void*>(sample.weight_scale),
-                     "A_SCALE_POINTER");
-  set_desc_attribute(matmul_desc_, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, static_cast<const void*>(sample.input_scale),
-                     "B_SCALE_POINTER");
+  set_desc_attribute(matmul_desc_, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                     static_cast<const void*>(sample.weight_scale), "A_SCALE_POINTER");
+  set_desc_attribute(matmul_desc_, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                     static_cast<const void*>(sample.input_scale), "B_SCALE_POINTER");
 
-  BENCH_CHECK_CUBLAS(cublasLtMatrixLayoutCreate(&weight_layout_, CUDA_R_8F_E4M3, k, n, static_cast<int64_t>(k)));
-  BENCH_CHECK_CUBLAS(cublasLtMatrixLayoutCreate(&input_layout_, CUDA_R_8F_E4M3, k, m, static_cast<int64_t>(k)));
-  BENCH_CHECK_CUBLAS(cublasLtMatrixLayoutCreate(&out_layout_, problem.out_type, n, m, static_cast<int64_t>(n)));
+  BENCH_CHECK_CUBLAS(
+      cublasLtMatrixLayoutCreate(&weight_layout_, CUDA_R_8F_E4M3, k, n, static_cast<int64_t>(k)));
+  BENCH_CHECK_CUBLAS(
+      cublasLtMatrixLayoutCreate(&input_layout_, CUDA_R_8F_E4M3, k, m, static_cast<int64_t>(k)));
+  BENCH_CHECK_CUBLAS(
+      cublasLtMatrixLayoutCreate(&out_layout_, problem.out_type, n, m, static_cast<int64_t>(n)));
 
   cublasLtMatmulPreference_t preference = nullptr;
   BENCH_CHECK_CUBLAS(cublasLtMatmulPreferenceCreate(&preference));
@@ -146,8 +156,9 @@ bool CublasLtBlockScaledGemm::prepare(const LtProblem& problem, const LtOperands
   cublasLtMatmulPreferenceDestroy(preference);
   if (status != CUBLAS_STATUS_SUCCESS || returned == 0 || result.state != CUBLAS_STATUS_SUCCESS) {
     if (why_not != nullptr) {
-      *why_not = status != CUBLAS_STATUS_SUCCESS ? std::string("heuristic: ") + cublasLtGetStatusString(status)
-                                                 : std::string("heuristic: no algorithm");
+      *why_not = status != CUBLAS_STATUS_SUCCESS
+                     ? std::string("heuristic: ") + cublasLtGetStatusString(status)
+                     : std::string("heuristic: no algorithm");
     }
     release_descriptors();
     return false;

@@ -27,7 +27,7 @@ enum class WeightScaleLayout {
 
 // Scale-tensor leading dimensions cuBLASLt requires; the benchmark allocates the scales with them
 // and hands the very same buffers to blockgemm.
-int64_t lt_input_scale_ld(int64_t m);   // column stride of the (M, K/128) column-major input scale
+int64_t lt_input_scale_ld(int64_t m);  // column stride of the (M, K/128) column-major input scale
 int64_t lt_weight_scale_ld(int64_t n, int64_t k, WeightScaleLayout layout);
 // kBlock128x128: row stride of the (ceil(N/128), K/128) row-major weight scale;
 // kPerRow1x128:  column stride of the (N, K/128) column-major weight scale.
@@ -40,9 +40,9 @@ struct LtProblem {
 
 // Device pointers of one operand set.
 struct LtOperands {
-  const void* input_fp8 = nullptr;     // (M, K) row-major e4m3
-  const void* weight_fp8 = nullptr;    // (N, K) row-major e4m3
-  const float* input_scale = nullptr;  // (M, K/128) column-major, ld lt_input_scale_ld(M)
+  const void* input_fp8 = nullptr;      // (M, K) row-major e4m3
+  const void* weight_fp8 = nullptr;     // (N, K) row-major e4m3
+  const float* input_scale = nullptr;   // (M, K/128) column-major, ld lt_input_scale_ld(M)
   const float* weight_scale = nullptr;  // see WeightScaleLayout, ld lt_weight_scale_ld(...)
   void* out = nullptr;                  // (M, N) row-major, LtProblem::out_type
 };

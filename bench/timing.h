@@ -27,7 +27,7 @@ struct GraphTiming {
   double us_per_call = 0.0;        // median replay time / calls_per_graph
   double eager_estimate_us = 0.0;  // the single eager call that sized the graph (includes launch cost)
   int calls_per_graph = 0;
-  std::vector<double> replay_us;   // every timed replay, in order
+  std::vector<double> replay_us;  // every timed replay, in order
 };
 
 // Enqueues call number `call_index` on `stream`, using operand set `call_index % num_sets`.

@@ -12,8 +12,8 @@ constexpr float kFp8Max = 448.f;  // largest finite e4m3 value
 constexpr float kAmaxFloor = 1e-4f;
 
 // e4m3 (the "fn" variant: no infinities, NaN = 0x7F / 0xFF). Round to nearest even, saturating finite
-// values to +-448 like __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3); NaN maps to NaN (0x7F with
-// the sign), +-Inf saturates to +-448.
+// values to +-448 like __nv_cvt_float_to_fp8(x, __NV_SATFINITE, __NV_E4M3); any NaN maps to 0x7F (CUDA
+// drops the sign), +-Inf saturates to +-448.
 uint8_t float_to_fp8_e4m3(float x);
 float fp8_e4m3_to_float(uint8_t bits);
 

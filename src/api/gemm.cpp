@@ -1,7 +1,10 @@
 // fp8_blockscale_gemm_sm90: validate, plan, launch.
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 
@@ -40,6 +43,32 @@ void require_current_device(int device) {
                                           " (call cudaSetDevice first)");
 }
 
+// BLOCKGEMM_FORCE_TILE=MxN (a compiled tile shape) overrides the heuristics: a tuning aid for the
+// benchmark, read once.
+std::optional<heuristics::TileShape> forced_tile() {
+  static const std::optional<heuristics::TileShape> tile = []() -> std::optional<heuristics::TileShape> {
+    const char* text = std::getenv("BLOCKGEMM_FORCE_TILE");
+    if (text == nullptr) return std::nullopt;
+    int block_m = 0, block_n = 0;
+    if (std::sscanf(text, "%dx%d", &block_m, &block_n) != 2) return std::nullopt;
+    for (const heuristics::TileShape& t : heuristics::kTileShapes)
+      if (t.block_m == block_m && t.block_n == block_n) return t;
+    return std::nullopt;
+  }();
+  return tile;
+}
+
+heuristics::GemmPlan make_plan(int64_t m, int64_t n, int64_t k, const heuristics::DeviceModel& model) {
+  heuristics::GemmPlan plan = heuristics::plan_gemm(m, n, k, model);
+  if (const auto tile = forced_tile()) {
+    plan.tile = *tile;
+    plan.num_tiles = ((m + tile->block_m - 1) / tile->block_m) * ((n + tile->block_n - 1) / tile->block_n);
+    plan.grid = static_cast<int>(std::min<int64_t>(plan.num_tiles, model.num_sms));
+    plan.num_waves = (plan.num_tiles + plan.grid - 1) / plan.grid;
+  }
+  return plan;
+}
+
 }  // namespace
 
 void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
@@ -51,7 +80,7 @@ void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
   api::require_hopper(input.device);
   require_current_device(input.device);
   if (args.m == 0) return;
-  const heuristics::GemmPlan plan = heuristics::plan_gemm(args.m, args.n, args.k, device_model(input.device));
+  const heuristics::GemmPlan plan = make_plan(args.m, args.n, args.k, device_model(input.device));
   kernels::launch_fp8_gemm(plan, args, stream);
 }
 
@@ -78,7 +107,7 @@ std::string describe_plan(int64_t m, int64_t n, int64_t k, DType /*out_dtype*/, 
     model.num_sms = count;
   else
     cudaGetLastError();
-  return heuristics::plan_gemm(m, n, k, model).describe();
+  return make_plan(m, n, k, model).describe();
 }
 
 }  // namespace blockgemm

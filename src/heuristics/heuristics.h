@@ -15,9 +15,11 @@ struct TileShape {
 };
 
 // Every tile shape the library compiles a kernel for. The launcher instantiates exactly this list, so a
-// plan can never name a kernel that does not exist. BLOCK_N must fill whole 128-byte output strips for
-// every output dtype (multiples of 64), and accumulators must fit the math warpgroups' registers.
-inline constexpr TileShape kTileShapes[] = {{64, 64}, {64, 128}, {128, 64}, {128, 128}};
+// plan can never name a kernel that does not exist. BLOCK_N must fill whole output strips (16 to 64, or a
+// multiple of 64) for every output dtype, and accumulators must fit the math warpgroups' registers. Narrow
+// tiles exist for small M: they put more CTAs to work streaming the weight.
+inline constexpr TileShape kTileShapes[] = {{64, 16},  {64, 32},   {64, 64},  {64, 128},
+                                            {128, 32}, {128, 64}, {128, 128}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).
@@ -25,7 +27,7 @@ struct DeviceModel {
   int num_sms = 132;
   double fp8_tflops_per_sm = 1979.0 / 132;  // dense fp8 wgmma peak
   double hbm_bytes_per_ns = 2900;           // weight streaming, measured
-  double sm_fill_bytes_per_ns = 110;        // what one SM's TMA pipeline pulls in from L2/HBM
+  double sm_fill_bytes_per_ns = 70;         // what one SM's TMA pipeline pulls in (measured)
 };
 
 struct GemmPlan {

@@ -255,7 +255,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       if (group_thread == 0) ptx::cp_async_bulk_wait_group_read<0>();
       ptx::bar_sync(named_barrier, 128);
 
-      constexpr int kStripCols = 128 / static_cast<int>(sizeof(OutT));
+      constexpr int kStripCols = Config::kOutStripCols;
+      constexpr int kStripBytes = Config::kOutStripBytes;
       using Pair = PackedPair<OutT>;
 #pragma unroll
       for (int j = 0; j < BLOCK_N / 8; ++j) {
@@ -265,10 +266,11 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           const int col = 8 * j + col_in_octet;
           const int strip = col / kStripCols;
           const int byte_in_row = (col % kStripCols) * static_cast<int>(sizeof(OutT));
-          // 128-byte swizzle: the 16-byte chunk index is XORed with (row % 8), so the eight rows a warp
-          // writes at once land in eight different bank groups.
-          const int chunk = (byte_in_row / 16) ^ (row % 8);
-          uint8_t* dst = out_staging + strip * Config::kOutStripBytes + row * 128 + chunk * 16 + byte_in_row % 16;
+          // TMA's swizzle at the strip's width XORs the 16-byte chunk index with address bits 7 and up,
+          // so the rows a warp writes at once fall into different bank groups.
+          const int linear = row * kStripBytes + byte_in_row;
+          const int swizzled = linear ^ (((linear >> 7) & (kStripBytes / 16 - 1)) << 4);
+          uint8_t* dst = out_staging + strip * Config::kOutStripTileBytes + swizzled;
           *reinterpret_cast<typename Pair::Type*>(dst) =
               Pair::pack(accum[4 * j + 2 * half], accum[4 * j + 2 * half + 1]);
         }
@@ -279,7 +281,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
 #pragma unroll
         for (int strip = 0; strip < BLOCK_N / kStripCols; ++strip) {
           if (n0 + strip * kStripCols < params.n)
-            ptx::cp_async_bulk_tensor_2d_store(&tmap_out, out_staging + strip * Config::kOutStripBytes,
+            ptx::cp_async_bulk_tensor_2d_store(&tmap_out, out_staging + strip * Config::kOutStripTileBytes,
                                                n0 + strip * kStripCols, group_m0);
         }
         ptx::cp_async_bulk_commit_group();

@@ -23,8 +23,13 @@ struct GemmConfig {
 
   static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two math warpgroups of 64 rows");
   static_assert(BLOCK_N % 16 == 0 && BLOCK_N >= 16 && BLOCK_N <= 256, "wgmma N range");
-  // The TMA-store epilogue writes 128-byte wide column strips.
-  static_assert((BLOCK_N * sizeof(OutT)) % 128 == 0, "BLOCK_N must fill whole 128-byte output strips");
+  // The TMA-store epilogue writes column strips of up to 128 bytes, swizzled at the strip's width.
+  static constexpr int kOutRowBytes = BLOCK_N * static_cast<int>(sizeof(OutT));
+  static constexpr int kOutStripBytes = kOutRowBytes < 128 ? kOutRowBytes : 128;
+  static_assert(kOutStripBytes == 32 || kOutStripBytes == 64 || kOutStripBytes == 128,
+                "output strips are 32, 64 or 128 bytes wide (a TMA swizzle width)");
+  static_assert(kOutRowBytes % kOutStripBytes == 0, "BLOCK_N must fill whole output strips");
+  static constexpr int kOutStripCols = kOutStripBytes / static_cast<int>(sizeof(OutT));
 
   static constexpr int kNumMathWarpgroups = BLOCK_M / 64;
   static constexpr int kNumThreads = 128 * (1 + kNumMathWarpgroups);  // producer warpgroup first
@@ -34,7 +39,7 @@ struct GemmConfig {
 
   // Shared memory: [out staging][A x stages][B x stages][A scales x stages][B scales x stages][barriers].
   // Every A/B tile is 1024-byte aligned (128-byte swizzle atoms), which the sizes below preserve.
-  static constexpr int kOutStripBytes = 64 * 128;  // one warpgroup's 64 rows x 128 bytes
+  static constexpr int kOutStripTileBytes = 64 * kOutStripBytes;  // one warpgroup's 64 rows of a strip
   static constexpr int kOutBytes = BLOCK_M * BLOCK_N * static_cast<int>(sizeof(OutT));
   static constexpr int kTileABytes = BLOCK_M * BLOCK_K;  // fp8: one byte per element
   static constexpr int kTileBBytes = BLOCK_N * BLOCK_K;

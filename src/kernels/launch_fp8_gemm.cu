@@ -30,10 +30,22 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   return encoder;
 }
 
+CUtensorMapSwizzle swizzle_for_row_bytes(int row_bytes) {
+  switch (row_bytes) {
+    case 32:
+      return CU_TENSOR_MAP_SWIZZLE_32B;
+    case 64:
+      return CU_TENSOR_MAP_SWIZZLE_64B;
+    default:
+      return CU_TENSOR_MAP_SWIZZLE_128B;
+  }
+}
+
 // A 2D row-major tensor (rows x cols, row stride in bytes) read or written in boxes of
-// box_rows x box_cols elements, with 128-byte swizzle in shared memory.
+// box_rows x box_cols elements; in shared memory each box row is swizzled at its own width (<= 128 B).
 CUtensorMap make_tensor_map_2d(const void* base, CUtensorMapDataType dtype, uint64_t rows, uint64_t cols,
-                               uint64_t row_stride_bytes, uint32_t box_rows, uint32_t box_cols) {
+                               uint64_t row_stride_bytes, uint32_t box_rows, uint32_t box_cols,
+                               CUtensorMapSwizzle swizzle) {
   CUtensorMap map;
   const cuuint64_t dims[2] = {cols, rows};
   const cuuint64_t strides[1] = {row_stride_bytes};
@@ -41,7 +53,7 @@ CUtensorMap make_tensor_map_2d(const void* base, CUtensorMapDataType dtype, uint
   const cuuint32_t element_strides[2] = {1, 1};
   const CUresult result = tensor_map_encoder()(
       &map, dtype, 2, const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-      CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+      swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (result != CUDA_SUCCESS)
     throw Error(Error::Kind::kDevice, "cuTensorMapEncodeTiled failed with CUresult " + std::to_string(result));
   return map;
@@ -68,12 +80,14 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   if (configure_status != cudaSuccess) throw_cuda("cudaFuncSetAttribute", configure_status);
 
   const CUtensorMap tmap_a = make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k,
-                                                args.a_row_stride, Config::BLOCK_M, Config::BLOCK_K);
+                                                args.a_row_stride, Config::BLOCK_M, Config::BLOCK_K,
+                                                CU_TENSOR_MAP_SWIZZLE_128B);
   const CUtensorMap tmap_b = make_tensor_map_2d(args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.n, args.k,
-                                                args.b_row_stride, Config::BLOCK_N, Config::BLOCK_K);
+                                                args.b_row_stride, Config::BLOCK_N, Config::BLOCK_K,
+                                                CU_TENSOR_MAP_SWIZZLE_128B);
   const CUtensorMap tmap_out =
       make_tensor_map_2d(args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT),
-                         64, 128 / sizeof(OutT));
+                         64, Config::kOutStripCols, swizzle_for_row_bytes(Config::kOutStripBytes));
   const GemmParams params{args.m,           args.n,
                           args.k,           args.scale_a,
                           args.scale_a_row_stride, args.scale_a_k_stride,

@@ -7,7 +7,10 @@
 #include <tuple>
 #include <vector>
 
+#include "api/validate.h"
 #include "gpu_test_util.h"
+#include "heuristics/heuristics.h"
+#include "kernels/launch.h"
 
 namespace blockgemm::testing {
 namespace {
@@ -191,6 +194,40 @@ TEST(GemmApi, AllocatingFormReturnsBf16ByDefault) {
   check_cuda(cudaMemcpy(got.data(), allocated.data(), got.size(), cudaMemcpyDeviceToHost), "download");
   EXPECT_EQ(std::memcmp(expected.data(), got.data(), got.size()), 0);
 }
+
+// ---- every compiled kernel, whether or not the heuristics currently pick it ---------------------------
+
+class EveryTileShape : public ::testing::TestWithParam<std::tuple<int, bool, DType>> {};
+
+TEST_P(EveryTileShape, MatchesReference) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const auto [tile_index, per_row, dtype] = GetParam();
+  const heuristics::TileShape tile = heuristics::kTileShapes[tile_index];
+  // Tails in M and N for this tile, several tiles per CTA (grid smaller than the tile count).
+  ProblemSpec spec{tile.block_m * 3 + 5, tile.block_n * 5 + 16, 640};
+  spec.per_row_weight_scale = per_row;
+  spec.input_scale_layout = per_row ? ScaleLayout::kColumnMajor : ScaleLayout::kRowMajor;
+  spec.out_dtype = dtype;
+  spec.seed = 100 + tile_index;
+  Problem p;
+  make_problem(spec, p);
+  poison_out(p);
+  const kernels::Fp8GemmArgs args =
+      api::validate_gemm_args(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt);
+  heuristics::GemmPlan plan;
+  plan.tile = tile;
+  plan.num_tiles = ((spec.m + tile.block_m - 1) / tile.block_m) * ((spec.n + tile.block_n - 1) / tile.block_n);
+  plan.grid = 7;
+  kernels::launch_fp8_gemm(plan, args, nullptr);
+  check_cuda(cudaDeviceSynchronize(), "gemm");
+  const CheckResult r = check_against_reference(p);
+  EXPECT_EQ(r.nan_count, 0) << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
+  EXPECT_LT(r.diff, kMaxDiff) << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
+}
+
+INSTANTIATE_TEST_SUITE_P(Compiled, EveryTileShape,
+                         ::testing::Combine(::testing::Range(0, heuristics::kNumTileShapes), ::testing::Bool(),
+                                            ::testing::Values(DType::kBFloat16, DType::kFloat16, DType::kFloat32)));
 
 }  // namespace
 }  // namespace blockgemm::testing
