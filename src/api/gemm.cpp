@@ -43,16 +43,16 @@ void require_current_device(int device) {
                                           " (call cudaSetDevice first)");
 }
 
-// BLOCKGEMM_FORCE_TILE=MxN (a compiled tile shape) overrides the heuristics: a tuning aid for the
+// BLOCKGEMM_FORCE_TILE=MxN[xMULTICAST] (a compiled tile shape) overrides the heuristics: a tuning aid for the
 // benchmark, read once.
 std::optional<heuristics::TileShape> forced_tile() {
   static const std::optional<heuristics::TileShape> tile = []() -> std::optional<heuristics::TileShape> {
     const char* text = std::getenv("BLOCKGEMM_FORCE_TILE");
     if (text == nullptr) return std::nullopt;
-    int block_m = 0, block_n = 0;
-    if (std::sscanf(text, "%dx%d", &block_m, &block_n) != 2) return std::nullopt;
+    int block_m = 0, block_n = 0, multicast = 1;
+    if (std::sscanf(text, "%dx%dx%d", &block_m, &block_n, &multicast) < 2) return std::nullopt;
     for (const heuristics::TileShape& t : heuristics::kTileShapes)
-      if (t.block_m == block_m && t.block_n == block_n) return t;
+      if (t.block_m == block_m && t.block_n == block_n && t.multicast == multicast) return t;
     return std::nullopt;
   }();
   return tile;
@@ -62,8 +62,8 @@ heuristics::GemmPlan make_plan(int64_t m, int64_t n, int64_t k, const heuristics
   heuristics::GemmPlan plan = heuristics::plan_gemm(m, n, k, model);
   if (const auto tile = forced_tile()) {
     plan.tile = *tile;
-    plan.num_tiles = ((m + tile->block_m - 1) / tile->block_m) * ((n + tile->block_n - 1) / tile->block_n);
-    plan.grid = static_cast<int>(std::min<int64_t>(plan.num_tiles, model.num_sms));
+    plan.num_tiles = heuristics::num_tiles_launched(*tile, m, n);
+    plan.grid = heuristics::grid_for(*tile, plan.num_tiles, model.num_sms);
     plan.num_waves = (plan.num_tiles + plan.grid - 1) / plan.grid;
   }
   return plan;

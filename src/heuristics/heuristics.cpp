@@ -13,16 +13,27 @@ double mma_efficiency(int block_m) { return block_m >= 128 ? 0.78 : 0.55; }
 
 }  // namespace
 
+int64_t num_tiles_launched(TileShape tile, int64_t m, int64_t n) {
+  // Clusters take whole groups of `multicast` row blocks: an odd count is padded with an idle tile.
+  return ceil_div(ceil_div(m, tile.block_m), tile.multicast) * tile.multicast * ceil_div(n, tile.block_n);
+}
+
+int grid_for(TileShape tile, int64_t num_tiles, int num_sms) {
+  const int64_t clusters = std::min<int64_t>(num_tiles / tile.multicast, num_sms / tile.multicast);
+  return static_cast<int>(std::max<int64_t>(clusters, 1) * tile.multicast);
+}
+
 double estimate_us(TileShape tile, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
-  const int64_t num_tiles = ceil_div(m, tile.block_m) * ceil_div(n, tile.block_n);
-  const int64_t grid = std::min<int64_t>(num_tiles, device.num_sms);
+  const int64_t num_tiles = num_tiles_launched(tile, m, n);
+  const int64_t grid = grid_for(tile, num_tiles, device.num_sms);
   const int64_t waves = ceil_div(num_tiles, grid);
   const int64_t k_blocks = ceil_div(k, 128);
 
-  // Per K block of one tile: tensor-core time versus time to fill the stage.
+  // Per K block of one tile: tensor-core time versus time to fill the stage. The stage fill is what
+  // limits large tiles (about 70 B/ns per SM, latency bound), so multicast's smaller B share pays.
   const double flops = 2.0 * tile.block_m * tile.block_n * 128;
   const double mma_ns = flops / (device.fp8_tflops_per_sm * 1e3 * mma_efficiency(tile.block_m));
-  const double stage_bytes = (tile.block_m + tile.block_n) * 128.0;
+  const double stage_bytes = (tile.block_m + static_cast<double>(tile.block_n) / tile.multicast) * 128.0;
   const double fill_ns = stage_bytes / device.sm_fill_bytes_per_ns;
   const double per_tile_ns = k_blocks * std::max(mma_ns, fill_ns) + 1000.0 * 0.5;  // + prologue/epilogue
 
@@ -42,17 +53,18 @@ GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
         (us <= best.estimated_us * 1.001 && larger)) {
       best.tile = tile;
       best.estimated_us = us;
-      best.num_tiles = ceil_div(m, tile.block_m) * ceil_div(n, tile.block_n);
+      best.num_tiles = num_tiles_launched(tile, m, n);
     }
   }
-  best.grid = static_cast<int>(std::min<int64_t>(best.num_tiles, device.num_sms));
+  best.grid = grid_for(best.tile, best.num_tiles, device.num_sms);
   best.num_waves = ceil_div(best.num_tiles, best.grid);
   return best;
 }
 
 std::string GemmPlan::describe() const {
   std::ostringstream os;
-  os << "fp8_gemm_1d2d BLOCK_M=" << tile.block_m << " BLOCK_N=" << tile.block_n << " tiles=" << num_tiles
+  os << "fp8_gemm_1d2d BLOCK_M=" << tile.block_m << " BLOCK_N=" << tile.block_n
+     << " multicast=" << tile.multicast << " tiles=" << num_tiles
      << " grid=" << grid << " waves=" << num_waves;
   return os.str();
 }

@@ -9,8 +9,9 @@ namespace blockgemm::heuristics {
 
 struct TileShape {
   int block_m, block_n;
+  int multicast = 1;  // CTAs per cluster along M sharing (multicasting) the weight tile
   constexpr bool operator==(const TileShape& other) const {
-    return block_m == other.block_m && block_n == other.block_n;
+    return block_m == other.block_m && block_n == other.block_n && multicast == other.multicast;
   }
 };
 
@@ -18,8 +19,8 @@ struct TileShape {
 // plan can never name a kernel that does not exist. BLOCK_N must fill whole output strips (16 to 64, or a
 // multiple of 64) for every output dtype, and accumulators must fit the math warpgroups' registers. Narrow
 // tiles exist for small M: they put more CTAs to work streaming the weight.
-inline constexpr TileShape kTileShapes[] = {{64, 16},  {64, 32},   {64, 64},  {64, 128},
-                                            {128, 32}, {128, 64}, {128, 128}};
+inline constexpr TileShape kTileShapes[] = {{64, 16},  {64, 32},  {64, 64},      {64, 128},    {128, 32},
+                                            {128, 64}, {128, 128}, {128, 64, 2}, {128, 128, 2}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).
@@ -33,11 +34,15 @@ struct DeviceModel {
 struct GemmPlan {
   TileShape tile{0, 0};
   int64_t num_tiles = 0;
-  int grid = 0;  // persistent CTAs
+  int grid = 0;  // persistent CTAs (a multiple of tile.multicast)
   int64_t num_waves = 0;
   double estimated_us = 0;
   std::string describe() const;
 };
+
+// Tiles the kernel runs for (row blocks padded to whole clusters) and its persistent grid.
+int64_t num_tiles_launched(TileShape tile, int64_t m, int64_t n);
+int grid_for(TileShape tile, int64_t num_tiles, int num_sms);
 
 // Estimated time of the persistent 1D2D kernel with `tile` on an (m, n, k) problem.
 double estimate_us(TileShape tile, int64_t m, int64_t n, int64_t k, const DeviceModel& device);

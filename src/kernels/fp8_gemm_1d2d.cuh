@@ -108,7 +108,11 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   const int warp_in_group = (threadIdx.x / 32) % 4;
   const int lane = threadIdx.x % 32;
   const int num_k_blocks = params.k / BLOCK_K;
-  TileScheduler<BLOCK_M, BLOCK_N> scheduler(params.m, params.n);
+  constexpr int kMulticast = Config::kMulticast;
+  TileScheduler<BLOCK_M, BLOCK_N, kMulticast> scheduler(params.m, params.n);
+  const int cta_rank = kMulticast > 1 ? static_cast<int>(ptx::cluster_ctarank()) : 0;
+  const int first_unit = blockIdx.x / kMulticast;
+  const int unit_stride = gridDim.x / kMulticast;
 
   if (threadIdx.x == 0) {
     ptx::prefetch_tensormap(&tmap_a);
@@ -116,11 +120,16 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     ptx::prefetch_tensormap(&tmap_out);
     for (int s = 0; s < kNumStages; ++s) {
       ptx::mbarrier_init(smem.full(s), 1 + 32);  // the TMA thread + the 32 scale-gathering lanes
-      ptx::mbarrier_init(smem.empty(s), Config::kNumMathWarpgroups * 4);  // one arrival per math warp
+      // One arrival per math warp of every CTA whose B slice lands here.
+      ptx::mbarrier_init(smem.empty(s), Config::kNumMathWarpgroups * 4 * kMulticast);
     }
     ptx::fence_mbarrier_init();
   }
-  __syncthreads();
+  // Partners multicast into this CTA's barriers: they must all be initialised cluster-wide first.
+  if constexpr (kMulticast > 1)
+    ptx::barrier_cluster_sync();
+  else
+    __syncthreads();
 
   if (warpgroup == 0) {
     // ------------------------------------------------------------------ producer warpgroup
@@ -128,21 +137,35 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     PipelineState<kNumStages> pipe;
     if (warp_in_group == 0) {
       if (lane == 0) {
-        for (int tile = blockIdx.x; tile < scheduler.num_tiles; tile += gridDim.x) {
-          const TileCoord coord = scheduler.coord(tile);
+        constexpr int kSliceRows = BLOCK_N / kMulticast;
+        for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
+          const TileCoord coord = scheduler.coord(unit, cta_rank);
           for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+            // With multicast this waits for the consumers of every CTA the B slice is sent to.
             ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+            // The full tile is expected: this CTA's A plus every CTA's slice of B.
             ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage), Config::kTileABytes + Config::kTileBBytes);
             ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
                                               kb * BLOCK_K, coord.m_block * BLOCK_M);
-            ptx::cp_async_bulk_tensor_2d_load(smem.tile_b(pipe.stage), &tmap_b, smem.full(pipe.stage),
-                                              kb * BLOCK_K, coord.n_block * BLOCK_N);
+            uint8_t* slice = smem.tile_b(pipe.stage) + cta_rank * kSliceRows * BLOCK_K;
+            const int slice_row = coord.n_block * BLOCK_N + cta_rank * kSliceRows;
+            if constexpr (kMulticast > 1)
+              ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
+                                                          slice_row, (1u << kMulticast) - 1);
+            else
+              ptx::cp_async_bulk_tensor_2d_load(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K, slice_row);
           }
+        }
+        // Stay until every stage is released: partners' consumers arrive on this CTA's barriers, which
+        // must outlive those arrivals.
+        if constexpr (kMulticast > 1) {
+          for (int s = 0; s < kNumStages; ++s, pipe.advance())
+            ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
         }
       }
     } else if (warp_in_group == 1) {
-      for (int tile = blockIdx.x; tile < scheduler.num_tiles; tile += gridDim.x) {
-        const TileCoord coord = scheduler.coord(tile);
+      for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
+        const TileCoord coord = scheduler.coord(unit, cta_rank);
         const int m0 = coord.m_block * BLOCK_M;
         const int n0 = coord.n_block * BLOCK_N;
         for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
@@ -181,14 +204,23 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const uint32_t named_barrier = 1 + math_group;
     uint8_t* out_staging = smem.out() + math_group * 64 * BLOCK_N * static_cast<int>(sizeof(OutT));
 
+    // A stage's B slices came from every CTA of the cluster: all of them learn that it is free.
+    auto release_stage = [](uint64_t* empty_barrier) {
+      if constexpr (kMulticast > 1) {
+#pragma unroll
+        for (int rank = 0; rank < kMulticast; ++rank) ptx::mbarrier_arrive_cluster(empty_barrier, rank);
+      } else {
+        ptx::mbarrier_arrive(empty_barrier);
+      }
+    };
     PipelineState<kNumStages> pipe;
     float accum[kNumAccum];
     float scratch[kNumAccum];
 #pragma unroll
     for (int i = 0; i < kNumAccum; ++i) scratch[i] = 0.f;
 
-    for (int tile = blockIdx.x; tile < scheduler.num_tiles; tile += gridDim.x) {
-      const TileCoord coord = scheduler.coord(tile);
+    for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
+      const TileCoord coord = scheduler.coord(unit, cta_rank);
 #pragma unroll
       for (int i = 0; i < kNumAccum; ++i) accum[i] = 0.f;
 
@@ -222,7 +254,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           // All shared-memory reads of this stage are done once the warp syncs: release it before the
           // promotion so the producer can refill it meanwhile. One arrival per warp.
           __syncwarp();
-          if (lane == 0) ptx::mbarrier_arrive(smem.empty(pipe.stage));
+          if (lane == 0) release_stage(smem.empty(pipe.stage));
           const float scale_lo = scale_a_lo * scale_b_uniform;
           const float scale_hi = scale_a_hi * scale_b_uniform;
 #pragma unroll
@@ -244,7 +276,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_a_hi * scale_b.y, accum[4 * j + 3]);
           }
           __syncwarp();
-          if (lane == 0) ptx::mbarrier_arrive(smem.empty(pipe.stage));
+          if (lane == 0) release_stage(smem.empty(pipe.stage));
         }
       }
 

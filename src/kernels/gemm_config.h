@@ -13,11 +13,17 @@ enum class WeightScaleKind {
 
 constexpr int kSharedMemoryBudget = 232448;  // sm_90 opt-in maximum per block (227 KB)
 
-template <int BLOCK_M_, int BLOCK_N_, WeightScaleKind kWeightScale_, typename OutT_>
+// kMulticast_: CTAs per cluster, stacked along M. They share the weight tile: each loads 1/kMulticast of
+// its rows and multicasts them to all, so L2 -> SM traffic per CTA drops by that much of B.
+template <int BLOCK_M_, int BLOCK_N_, int kMulticast_, WeightScaleKind kWeightScale_, typename OutT_>
 struct GemmConfig {
   using OutT = OutT_;
   static constexpr int BLOCK_M = BLOCK_M_;
   static constexpr int BLOCK_N = BLOCK_N_;
+  static constexpr int kMulticast = kMulticast_;
+  static_assert(kMulticast == 1 || kMulticast == 2, "clusters of one or two CTAs");
+  // Each CTA's slice of B must be whole 8-row swizzle atoms (1024 bytes) to land where wgmma expects it.
+  static_assert((BLOCK_N / kMulticast) % 8 == 0, "multicast slice of B must be whole swizzle atoms");
   static constexpr int BLOCK_K = 128;  // one scale group: promotion happens once per K block
   static constexpr WeightScaleKind kWeightScale = kWeightScale_;
 

@@ -82,8 +82,10 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   const CUtensorMap tmap_a = make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k,
                                                 args.a_row_stride, Config::BLOCK_M, Config::BLOCK_K,
                                                 CU_TENSOR_MAP_SWIZZLE_128B);
+  // Each CTA of a cluster loads (and multicasts) its slice of the weight tile.
   const CUtensorMap tmap_b = make_tensor_map_2d(args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.n, args.k,
-                                                args.b_row_stride, Config::BLOCK_N, Config::BLOCK_K,
+                                                args.b_row_stride, Config::BLOCK_N / Config::kMulticast,
+                                                Config::BLOCK_K,
                                                 CU_TENSOR_MAP_SWIZZLE_128B);
   const CUtensorMap tmap_out =
       make_tensor_map_2d(args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT),
@@ -93,31 +95,44 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
                           args.scale_a_row_stride, args.scale_a_k_stride,
                           args.scale_b,     args.scale_b_row_stride,
                           args.scale_b_k_stride};
-  kernel<<<plan.grid, Config::kNumThreads, Config::kSmemBytes, stream>>>(tmap_a, tmap_b, tmap_out, params);
-  const cudaError_t status = cudaGetLastError();
+  cudaLaunchConfig_t launch{};
+  launch.gridDim = dim3(static_cast<unsigned>(plan.grid));
+  launch.blockDim = dim3(Config::kNumThreads);
+  launch.dynamicSmemBytes = Config::kSmemBytes;
+  launch.stream = stream;
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = Config::kMulticast;
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  launch.attrs = &cluster;
+  launch.numAttrs = 1;
+  cudaError_t status = cudaLaunchKernelEx(&launch, kernel, tmap_a, tmap_b, tmap_out, params);
+  if (status == cudaSuccess) status = cudaGetLastError();
   if (status != cudaSuccess) throw_cuda("fp8_gemm_1d2d launch", status);
 }
 
-template <int BLOCK_M, int BLOCK_N, WeightScaleKind kWeightScale>
+template <int BLOCK_M, int BLOCK_N, int kMulticast, WeightScaleKind kWeightScale>
 void launch_for_out_dtype(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   switch (args.out_dtype) {
     case DType::kBFloat16:
-      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kWeightScale, __nv_bfloat16>>(plan, args, stream);
+      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kWeightScale, __nv_bfloat16>>(plan, args,
+                                                                                                  stream);
     case DType::kFloat16:
-      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kWeightScale, __half>>(plan, args, stream);
+      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kWeightScale, __half>>(plan, args, stream);
     case DType::kFloat32:
-      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kWeightScale, float>>(plan, args, stream);
+      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kWeightScale, float>>(plan, args, stream);
     default:
       throw Error(Error::Kind::kInvalidArgument, "out dtype has no kernel");
   }
 }
 
-template <int BLOCK_M, int BLOCK_N>
+template <int BLOCK_M, int BLOCK_N, int kMulticast>
 void launch_for_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   if (args.per_row_weight_scale)
-    launch_for_out_dtype<BLOCK_M, BLOCK_N, WeightScaleKind::kPerRow>(plan, args, stream);
+    launch_for_out_dtype<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerRow>(plan, args, stream);
   else
-    launch_for_out_dtype<BLOCK_M, BLOCK_N, WeightScaleKind::kPerBlock>(plan, args, stream);
+    launch_for_out_dtype<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerBlock>(plan, args, stream);
 }
 
 // Instantiates one kernel family per entry of heuristics::kTileShapes and runs the one the plan names.
@@ -126,8 +141,8 @@ void dispatch_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
                    std::index_sequence<I...>) {
   bool launched = false;
   ((!launched && plan.tile == heuristics::kTileShapes[I]
-        ? (launch_for_tile<heuristics::kTileShapes[I].block_m, heuristics::kTileShapes[I].block_n>(plan, args,
-                                                                                                  stream),
+        ? (launch_for_tile<heuristics::kTileShapes[I].block_m, heuristics::kTileShapes[I].block_n,
+                           heuristics::kTileShapes[I].multicast>(plan, args, stream),
            launched = true)
         : false),
    ...);

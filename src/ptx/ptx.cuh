@@ -46,6 +46,29 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
       : "memory");
 }
 
+// ---- clusters -------------------------------------------------------------------------------------
+
+__device__ __forceinline__ uint32_t cluster_ctarank() {
+  uint32_t rank;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
+  return rank;
+}
+
+// Every thread of every CTA in the cluster arrives, then waits: orders barrier initialisation (and
+// anything else before it) cluster-wide.
+__device__ __forceinline__ void barrier_cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+
+// Arrives on the barrier at the same shared-memory offset as `bar` in cluster CTA `cta_rank`.
+__device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta_rank) {
+  asm volatile(
+      "{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}" ::"r"(smem_addr(bar)),
+      "r"(cta_rank)
+      : "memory");
+}
+
 // ---- cp.async (LDGSTS): small gathers that complete on an mbarrier --------------------------------
 
 // Copies 4 bytes; with `valid == false` nothing is read and the destination is zero-filled.
@@ -75,6 +98,18 @@ __device__ __forceinline__ void cp_async_bulk_tensor_2d_load(void* dst_smem, con
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], "
       "[%2];" ::"r"(smem_addr(dst_smem)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(inner), "r"(outer)
+      : "memory");
+}
+
+// Loads the box at (inner, outer) into the same shared-memory offset of every CTA in `cta_mask` (this
+// cluster's ranks), completing the barrier at `bar`'s offset in each of them.
+__device__ __forceinline__ void cp_async_bulk_tensor_2d_load_multicast(void* dst_smem, const CUtensorMap* map,
+                                                                        uint64_t* bar, int32_t inner,
+                                                                        int32_t outer, uint16_t cta_mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], "
+      "[%1, {%3, %4}], [%2], %5;" ::"r"(smem_addr(dst_smem)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_addr(bar)), "r"(inner), "r"(outer), "h"(cta_mask)
       : "memory");
 }
 

@@ -17,8 +17,10 @@ TEST(Heuristics, PlanUsesACompiledTileAndNeverMoreCtasThanSms) {
         EXPECT_TRUE(compiled) << m << "x" << n << "x" << k;
         EXPECT_GE(plan.grid, 1);
         EXPECT_LE(plan.grid, h100.num_sms);
-        EXPECT_EQ(plan.num_tiles, ((m + plan.tile.block_m - 1) / plan.tile.block_m) *
-                                      ((n + plan.tile.block_n - 1) / plan.tile.block_n));
+        const int64_t row_blocks = (m + plan.tile.block_m - 1) / plan.tile.block_m;
+        const int64_t padded_rows = (row_blocks + plan.tile.multicast - 1) / plan.tile.multicast * plan.tile.multicast;
+        EXPECT_EQ(plan.num_tiles, padded_rows * ((n + plan.tile.block_n - 1) / plan.tile.block_n));
+        EXPECT_EQ(plan.grid % plan.tile.multicast, 0) << "grid must be whole clusters";
         EXPECT_EQ(plan.num_waves, (plan.num_tiles + plan.grid - 1) / plan.grid);
         EXPECT_GT(plan.estimated_us, 0);
       }
@@ -30,11 +32,19 @@ TEST(Heuristics, SmallMUsesOneMathWarpgroup) {
   EXPECT_EQ(plan_gemm(64, 4096, 7168, DeviceModel{}).tile.block_m, 64);
 }
 
-TEST(Heuristics, LargeProblemsUseTheLargestTile) {
+TEST(Heuristics, LargeProblemsUseTheLargestTileWithMulticast) {
   const GemmPlan plan = plan_gemm(4096, 7168, 16384, DeviceModel{});
   EXPECT_EQ(plan.tile.block_m, 128);
   EXPECT_EQ(plan.tile.block_n, 128);
+  EXPECT_EQ(plan.tile.multicast, 2);
   EXPECT_EQ(plan.grid, 132);
+}
+
+TEST(Heuristics, OddRowBlocksArePaddedToWholeClusters) {
+  const TileShape tile{128, 128, 2};
+  EXPECT_EQ(num_tiles_launched(tile, 300, 256), 4 * 2);  // 3 row blocks -> 4
+  EXPECT_EQ(grid_for(tile, 8, 132), 8);
+  EXPECT_EQ(grid_for(tile, 1000, 131), 130);  // whole clusters only
 }
 
 TEST(Heuristics, EstimateGrowsWithWork) {
