@@ -2,6 +2,9 @@
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -78,6 +81,33 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes);
   });
   if (configure_status != cudaSuccess) throw_cuda("cudaFuncSetAttribute", configure_status);
+  // A cluster needs all its CTAs on one GPC at once: fewer clusters than SMs / size may fit. A persistent
+  // grid larger than what is co-resident would run its last clusters in a second, serial round.
+  static int max_clusters = 0;
+  static std::once_flag occupancy_queried;
+  std::call_once(occupancy_queried, [&] {
+    cudaLaunchConfig_t probe{};
+    probe.gridDim = dim3(Config::kMulticast * 66);
+    probe.blockDim = dim3(Config::kNumThreads);
+    probe.dynamicSmemBytes = Config::kSmemBytes;
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = Config::kMulticast;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    probe.attrs = &attr;
+    probe.numAttrs = 1;
+    if (cudaOccupancyMaxActiveClusters(&max_clusters, kernel, &probe) != cudaSuccess) {
+      cudaGetLastError();
+      max_clusters = 0;
+    }
+    if (std::getenv("BLOCKGEMM_DEBUG"))
+      std::fprintf(stderr, "blockgemm: BLOCK_M=%d BLOCK_N=%d multicast=%d stages=%d smem=%d max_active_clusters=%d\n",
+                   Config::BLOCK_M, Config::BLOCK_N, Config::kMulticast, Config::kNumStages, Config::kSmemBytes,
+                   max_clusters);
+  });
+  int grid = plan.grid;
+  if (max_clusters > 0) grid = std::min(grid, max_clusters * Config::kMulticast);
 
   const CUtensorMap tmap_a = make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k,
                                                 args.a_row_stride, Config::BLOCK_M, Config::BLOCK_K,
@@ -96,7 +126,7 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
                           args.scale_b,     args.scale_b_row_stride,
                           args.scale_b_k_stride};
   cudaLaunchConfig_t launch{};
-  launch.gridDim = dim3(static_cast<unsigned>(plan.grid));
+  launch.gridDim = dim3(static_cast<unsigned>(grid));
   launch.blockDim = dim3(Config::kNumThreads);
   launch.dynamicSmemBytes = Config::kSmemBytes;
   launch.stream = stream;
