@@ -8,8 +8,14 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// One math warpgroup serialises its MMAs with their promotion; two overlap each other's.
-double mma_efficiency(int block_m) { return block_m >= 128 ? 0.78 : 0.55; }
+// Fraction of the wgmma peak one CTA sustains with its per-K-block promotion. Two math warpgroups
+// overlap each other's promotion; one serialises it. Calibrated on H100 (bench/NOTES.md): 128x128 tiles
+// ran at 0.49 us per K block at 4096x7168x16384.
+double mma_efficiency(int block_m) { return block_m >= 128 ? 0.57 : 0.45; }
+
+// Multicast halves the weight bytes each CTA pulls, but measured only +3% on long runs (the fill rate is
+// not what limits 128-row tiles): credited as such.
+constexpr double kMulticastGain = 0.97;
 
 }  // namespace
 
@@ -41,12 +47,16 @@ double estimate_us(TileShape tile, int64_t m, int64_t n, int64_t k, const Device
   const double unique_bytes = static_cast<double>(m + n) * k + 2.0 * m * n;
   const double hbm_ns = unique_bytes / device.hbm_bytes_per_ns;
 
-  return std::max(waves * per_tile_ns, hbm_ns) / 1000.0;
+  const double gain = tile.multicast > 1 ? kMulticastGain : 1.0;
+  return gain * std::max(waves * per_tile_ns, hbm_ns) / 1000.0;
 }
 
 GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
   GemmPlan best;
   for (const TileShape& tile : kTileShapes) {
+    // Multicast measured +3% on long runs and -5% on one- or two-wave problems (bench/NOTES.md): the
+    // cluster's lock-step costs more than the saved L2 traffic unless there are many waves to hide it.
+    if (tile.multicast > 1 && num_tiles_launched(tile, m, n) < 4 * device.num_sms) continue;
     const double us = estimate_us(tile, m, n, k, device);
     const bool larger = tile.block_m * tile.block_n > best.tile.block_m * best.tile.block_n;
     if (best.num_tiles == 0 || us < best.estimated_us * 0.999 ||

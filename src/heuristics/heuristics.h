@@ -16,11 +16,13 @@ struct TileShape {
 };
 
 // Every tile shape the library compiles a kernel for. The launcher instantiates exactly this list, so a
-// plan can never name a kernel that does not exist. BLOCK_N must fill whole output strips (16 to 64, or a
-// multiple of 64) for every output dtype, and accumulators must fit the math warpgroups' registers. Narrow
-// tiles exist for small M: they put more CTAs to work streaming the weight.
-inline constexpr TileShape kTileShapes[] = {{64, 16},  {64, 32},  {64, 64},      {64, 128},    {128, 32},
-                                            {128, 64}, {128, 128}, {128, 64, 2}, {128, 128, 2}};
+// plan can never name a kernel that does not exist. BLOCK_N is a multiple of 16 (whole 32-byte output
+// strips) and two accumulator sets must fit the math warpgroups' registers (no spills: checked in the
+// build's ptxas report). Narrow tiles put more CTAs to work streaming the weight at small M; the odd
+// widths (96, 192) let the tile count fill whole waves of SMs.
+inline constexpr TileShape kTileShapes[] = {
+    {64, 16},  {64, 32},  {64, 64},  {64, 96},   {64, 128},     {64, 192},
+    {128, 32}, {128, 64}, {128, 96}, {128, 128}, {128, 128, 2}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).

@@ -31,7 +31,8 @@ struct GemmConfig {
   static_assert(BLOCK_N % 16 == 0 && BLOCK_N >= 16 && BLOCK_N <= 256, "wgmma N range");
   // The TMA-store epilogue writes column strips of up to 128 bytes, swizzled at the strip's width.
   static constexpr int kOutRowBytes = BLOCK_N * static_cast<int>(sizeof(OutT));
-  static constexpr int kOutStripBytes = kOutRowBytes < 128 ? kOutRowBytes : 128;
+  // The widest swizzle width that tiles the row exactly (wider strips: fewer TMA stores, fewer conflicts).
+  static constexpr int kOutStripBytes = kOutRowBytes % 128 == 0 ? 128 : kOutRowBytes % 64 == 0 ? 64 : 32;
   static_assert(kOutStripBytes == 32 || kOutStripBytes == 64 || kOutStripBytes == 128,
                 "output strips are 32, 64 or 128 bytes wide (a TMA swizzle width)");
   static_assert(kOutRowBytes % kOutStripBytes == 0, "BLOCK_N must fill whole output strips");

@@ -1,4 +1,6 @@
-// Tensor maps and template dispatch for the 1D2D FP8 GEMM kernel.
+// Tensor maps, launch and template dispatch for the 1D2D FP8 GEMM kernel. Included once per output dtype
+// (launch_fp8_gemm_<dtype>.cu) so the kernel families compile in parallel.
+#pragma once
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
@@ -12,15 +14,14 @@
 #include "kernels/fp8_gemm_1d2d.cuh"
 #include "kernels/launch.h"
 
-namespace blockgemm::kernels {
-namespace {
+namespace blockgemm::kernels::detail {
 
-[[noreturn]] void throw_cuda(const char* what, cudaError_t status) {
+[[noreturn]] inline void throw_cuda(const char* what, cudaError_t status) {
   throw Error(Error::Kind::kDevice, std::string(what) + ": " + cudaGetErrorString(status));
 }
 
 // The driver's tensor-map encoder, found through the runtime so the library never links libcuda itself.
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   static PFN_cuTensorMapEncodeTiled_v12000 encoder = [] {
     void* fn = nullptr;
     cudaDriverEntryPointQueryResult found{};
@@ -33,7 +34,7 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   return encoder;
 }
 
-CUtensorMapSwizzle swizzle_for_row_bytes(int row_bytes) {
+inline CUtensorMapSwizzle swizzle_for_row_bytes(int row_bytes) {
   switch (row_bytes) {
     case 32:
       return CU_TENSOR_MAP_SWIZZLE_32B;
@@ -46,7 +47,7 @@ CUtensorMapSwizzle swizzle_for_row_bytes(int row_bytes) {
 
 // A 2D row-major tensor (rows x cols, row stride in bytes) read or written in boxes of
 // box_rows x box_cols elements; in shared memory each box row is swizzled at its own width (<= 128 B).
-CUtensorMap make_tensor_map_2d(const void* base, CUtensorMapDataType dtype, uint64_t rows, uint64_t cols,
+inline CUtensorMap make_tensor_map_2d(const void* base, CUtensorMapDataType dtype, uint64_t rows, uint64_t cols,
                                uint64_t row_stride_bytes, uint32_t box_rows, uint32_t box_cols,
                                CUtensorMapSwizzle swizzle) {
   CUtensorMap map;
@@ -142,36 +143,21 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   if (status != cudaSuccess) throw_cuda("fp8_gemm_1d2d launch", status);
 }
 
-template <int BLOCK_M, int BLOCK_N, int kMulticast, WeightScaleKind kWeightScale>
-void launch_for_out_dtype(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
-  switch (args.out_dtype) {
-    case DType::kBFloat16:
-      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kWeightScale, __nv_bfloat16>>(plan, args,
-                                                                                                  stream);
-    case DType::kFloat16:
-      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kWeightScale, __half>>(plan, args, stream);
-    case DType::kFloat32:
-      return launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kWeightScale, float>>(plan, args, stream);
-    default:
-      throw Error(Error::Kind::kInvalidArgument, "out dtype has no kernel");
-  }
-}
-
-template <int BLOCK_M, int BLOCK_N, int kMulticast>
+template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast>
 void launch_for_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   if (args.per_row_weight_scale)
-    launch_for_out_dtype<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerRow>(plan, args, stream);
+    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerRow, OutT>>(plan, args, stream);
   else
-    launch_for_out_dtype<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerBlock>(plan, args, stream);
+    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerBlock, OutT>>(plan, args, stream);
 }
 
 // Instantiates one kernel family per entry of heuristics::kTileShapes and runs the one the plan names.
-template <std::size_t... I>
+template <class OutT, std::size_t... I>
 void dispatch_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream,
                    std::index_sequence<I...>) {
   bool launched = false;
   ((!launched && plan.tile == heuristics::kTileShapes[I]
-        ? (launch_for_tile<heuristics::kTileShapes[I].block_m, heuristics::kTileShapes[I].block_n,
+        ? (launch_for_tile<OutT, heuristics::kTileShapes[I].block_m, heuristics::kTileShapes[I].block_n,
                            heuristics::kTileShapes[I].multicast>(plan, args, stream),
            launched = true)
         : false),
@@ -179,10 +165,9 @@ void dispatch_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   if (!launched) throw Error(Error::Kind::kNotImplemented, "plan names a tile shape with no compiled kernel");
 }
 
-}  // namespace
-
-void launch_fp8_gemm(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
-  dispatch_tile(plan, args, stream, std::make_index_sequence<heuristics::kNumTileShapes>{});
+template <class OutT>
+void launch_fp8_gemm_for(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
+  dispatch_tile<OutT>(plan, args, stream, std::make_index_sequence<heuristics::kNumTileShapes>{});
 }
 
-}  // namespace blockgemm::kernels
+}  // namespace blockgemm::kernels::detail
