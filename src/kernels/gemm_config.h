@@ -53,12 +53,21 @@ struct GemmConfig {
   static constexpr int kScaleBytes = (BLOCK_M + BLOCK_N) * 4;
   static constexpr int kStageBytes = kTileABytes + kTileBBytes + kScaleBytes;
   static constexpr int kAlignSlack = 1024;  // dynamic shared memory is aligned up to 1024 in the kernel
+#ifdef BLOCKGEMM_MAX_STAGES  // tuning experiments only (bench/NOTES.md): caps the pipeline depth
+  static constexpr int kMaxStages = BLOCKGEMM_MAX_STAGES;
+#else
   static constexpr int kMaxStages = 8;
+#endif
   static constexpr int kStagesThatFit =
       (kSharedMemoryBudget - kAlignSlack - kOutBytes - 16 * kMaxStages) / kStageBytes;
   static constexpr int kNumStages = kStagesThatFit < kMaxStages ? kStagesThatFit : kMaxStages;
   static_assert(kNumStages >= 2, "tile too large for a double-buffered pipeline");
   static_assert(kTileBBytes % 1024 == 0 && kOutBytes % 1024 == 0, "tiles keep 1024-byte alignment");
+
+  // Arrivals each math warp makes on a stage's `empty` barrier. The uniform-scale path reads the stage's
+  // scales before its MMAs and a warp releases it once (lane 0, after __syncwarp); the per-column path reads
+  // scales until the end of its promotion, so every thread releases the stage for its own reads.
+  static constexpr int kReleasesPerMathWarp = kUniformWeightScale ? 1 : 32;
 
   static constexpr int kSmemBytes = kAlignSlack + kOutBytes + kNumStages * kStageBytes + 16 * kNumStages;
 
