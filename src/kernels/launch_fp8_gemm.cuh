@@ -108,7 +108,9 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
                    max_clusters);
   });
   int grid = plan.grid;
-  if (max_clusters > 0) grid = std::min(grid, max_clusters * Config::kMulticast);
+  // Only clusters of several CTAs are clamped: for single-CTA "clusters" the query answered 13 on an H100
+  // that ran 132 such CTAs at once (bench/NOTES.md), so its answer is not used there.
+  if (Config::kMulticast > 1 && max_clusters > 0) grid = std::min(grid, max_clusters * Config::kMulticast);
 
   const CUtensorMap tmap_a = make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k,
                                                 args.a_row_stride, Config::BLOCK_M, Config::BLOCK_K,
