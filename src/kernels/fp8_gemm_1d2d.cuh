@@ -251,10 +251,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
 
         if constexpr (Config::kUniformWeightScale) {
-          // All shared-memory reads of this stage are done once the warp syncs: release it before the
-          // promotion so the producer can refill it meanwhile. One arrival per warp.
-          __syncwarp();
-          if (lane == 0) release_stage(smem.empty(pipe.stage));
+          // This thread's reads of the stage are done: release it before the promotion so the producer
+          // can refill it meanwhile.
+          release_stage(smem.empty(pipe.stage));
           const float scale_lo = scale_a_lo * scale_b_uniform;
           const float scale_hi = scale_a_hi * scale_b_uniform;
 #pragma unroll
@@ -266,8 +265,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           }
         } else {
           // Per-column scales are read straight from the stage (holding them would cost BLOCK_N / 4
-          // registers), so the stage is released only after the promotion, by every thread for its own
-          // reads (no warp-level hand-off for the race checker to doubt).
+          // registers), so the stage is released only after the promotion.
 #pragma unroll
           for (int j = 0; j < BLOCK_N / 8; ++j) {
             const float2 scale_b = *reinterpret_cast<const float2*>(stage_scale_b + 8 * j + col_in_octet);
