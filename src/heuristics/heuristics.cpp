@@ -41,7 +41,10 @@ double estimate_us(TileShape tile, int64_t m, int64_t n, int64_t k, const Device
   const double mma_ns = flops / (device.fp8_tflops_per_sm * 1e3 * mma_efficiency(tile.block_m));
   const double stage_bytes = (tile.block_m + static_cast<double>(tile.block_n) / tile.multicast) * 128.0;
   const double fill_ns = stage_bytes / device.sm_fill_bytes_per_ns;
-  const double per_tile_ns = k_blocks * std::max(mma_ns, fill_ns) + 1000.0 * 0.5;  // + prologue/epilogue
+  // A K block never takes less than the round trip of its barriers, scale loads and dependent wgmmas
+  // (measured ~230 ns on H100 for every tile of 64 rows, bench/NOTES.md).
+  constexpr double kIterationFloorNs = 230;
+  const double per_tile_ns = k_blocks * std::max({mma_ns, fill_ns, kIterationFloorNs}) + 500.0;
 
   // Every operand byte has to come from HBM at least once, whatever the tiling.
   const double unique_bytes = static_cast<double>(m + n) * k + 2.0 * m * n;

@@ -125,6 +125,17 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     }
     ptx::fence_mbarrier_init();
   }
+  // A rows that no TMA box covers (M < BLOCK_M) stay zero for the whole kernel. Whole 8-row swizzle atoms
+  // are zeroed, so the swizzle cannot move anything into them; the async-proxy fence makes the generic
+  // stores visible to wgmma.
+  if (params.a_box_rows < BLOCK_M) {
+    constexpr int kChunksPerStage = BLOCK_M * BLOCK_K / 16;
+    const int first_chunk = params.a_box_rows * BLOCK_K / 16;
+    for (int s = 0; s < kNumStages; ++s)
+      for (int c = first_chunk + threadIdx.x; c < kChunksPerStage; c += Config::kNumThreads)
+        reinterpret_cast<uint4*>(smem.tile_a(s))[c] = make_uint4(0, 0, 0, 0);
+    ptx::fence_proxy_async_shared_cta();
+  }
   // Partners multicast into this CTA's barriers: they must all be initialised cluster-wide first.
   if constexpr (kMulticast > 1)
     ptx::barrier_cluster_sync();
@@ -144,7 +155,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             // With multicast this waits for the consumers of every CTA the B slice is sent to.
             ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
             // The full tile is expected: this CTA's A plus every CTA's slice of B.
-            ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage), Config::kTileABytes + Config::kTileBBytes);
+            ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage), params.a_box_rows * BLOCK_K + Config::kTileBBytes);
             ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
                                               kb * BLOCK_K, coord.m_block * BLOCK_M);
             uint8_t* slice = smem.tile_b(pipe.stage) + cta_rank * kSliceRows * BLOCK_K;

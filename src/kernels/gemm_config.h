@@ -79,6 +79,10 @@ struct GemmConfig {
 // Run-time arguments of one GEMM launch (the tensor maps travel separately as __grid_constant__).
 struct GemmParams {
   int m, n, k;
+  // Rows of A each TMA load brings (a multiple of 8, <= BLOCK_M): min(BLOCK_M, M rounded up to 8). Zero
+  // filling the rows of a box past M is slow in the TMA unit, so when M < BLOCK_M those rows are not
+  // loaded at all; the kernel zeroes them once in every stage instead.
+  int a_box_rows;
   const float* scale_a;  // (M, K/128), element (row, kb) at row * scale_a_row_stride + kb * scale_a_k_stride
   int64_t scale_a_row_stride, scale_a_k_stride;
   const float* scale_b;  // per block: (ceil(N/128), K/128); per row: (N, K/128)

@@ -112,8 +112,9 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   // that ran 132 such CTAs at once (bench/NOTES.md), so its answer is not used there.
   if (Config::kMulticast > 1 && max_clusters > 0) grid = std::min(grid, max_clusters * Config::kMulticast);
 
+  const int a_box_rows = std::min(Config::BLOCK_M, (args.m + 7) / 8 * 8);
   const CUtensorMap tmap_a = make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k,
-                                                args.a_row_stride, Config::BLOCK_M, Config::BLOCK_K,
+                                                args.a_row_stride, a_box_rows, Config::BLOCK_K,
                                                 CU_TENSOR_MAP_SWIZZLE_128B);
   // Each CTA of a cluster loads (and multicasts) its slice of the weight tile.
   const CUtensorMap tmap_b = make_tensor_map_2d(args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.n, args.k,
@@ -123,11 +124,17 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   const CUtensorMap tmap_out =
       make_tensor_map_2d(args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT),
                          64, Config::kOutStripCols, swizzle_for_row_bytes(Config::kOutStripBytes));
-  const GemmParams params{args.m,           args.n,
-                          args.k,           args.scale_a,
-                          args.scale_a_row_stride, args.scale_a_k_stride,
-                          args.scale_b,     args.scale_b_row_stride,
-                          args.scale_b_k_stride};
+  GemmParams params{};
+  params.m = args.m;
+  params.n = args.n;
+  params.k = args.k;
+  params.a_box_rows = a_box_rows;
+  params.scale_a = args.scale_a;
+  params.scale_a_row_stride = args.scale_a_row_stride;
+  params.scale_a_k_stride = args.scale_a_k_stride;
+  params.scale_b = args.scale_b;
+  params.scale_b_row_stride = args.scale_b_row_stride;
+  params.scale_b_k_stride = args.scale_b_k_stride;
   cudaLaunchConfig_t launch{};
   launch.gridDim = dim3(static_cast<unsigned>(grid));
   launch.blockDim = dim3(Config::kNumThreads);
