@@ -66,7 +66,7 @@ if [ "$sanitize" = 1 ]; then
   for tool in memcheck racecheck synccheck; do
     if timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 9 "$build/tests/blockgemm_gpu_tests" --gtest_brief=1 \
         --gtest_filter="$filter" >"$OUT/sanitizer_$tool.log" 2>&1; then
-      summary+=("sanitizer $tool: clean ($(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_$tool.log" | tail -1))")
+      summary+=("sanitizer $tool: clean ($(grep -E "(ERROR|RACECHECK) SUMMARY" "$OUT/sanitizer_$tool.log" | tail -1))")
     else
       status=1; tail -30 "$OUT/sanitizer_$tool.log"; summary+=("sanitizer $tool: FAILED")
     fi
