@@ -38,9 +38,10 @@ void require_current_device(int device) {
   int current = -1;
   cudaGetDevice(&current);
   if (current != device)
-    throw Error(Error::Kind::kDevice, "fp8_blockscale_gemm_sm90: tensors are on cuda:" + std::to_string(device) +
-                                          " but the current device is cuda:" + std::to_string(current) +
-                                          " (call cudaSetDevice first)");
+    throw Error(Error::Kind::kDevice,
+                "fp8_blockscale_gemm_sm90: tensors are on cuda:" + std::to_string(device) +
+                    " but the current device is cuda:" + std::to_string(current) +
+                    " (call cudaSetDevice first)");
 }
 
 // BLOCKGEMM_FORCE_TILE=MxN[xMULTICAST] (a compiled tile shape) overrides the heuristics: a tuning aid for the
@@ -98,7 +99,8 @@ DeviceTensor fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView&
   return out;
 }
 
-std::string describe_plan(int64_t m, int64_t n, int64_t k, DType /*out_dtype*/, bool /*per_row_weight_scale*/) {
+std::string describe_plan(int64_t m, int64_t n, int64_t k, DType /*out_dtype*/,
+                          bool /*per_row_weight_scale*/) {
   int device = 0;
   cudaGetDevice(&device);
   heuristics::DeviceModel model;

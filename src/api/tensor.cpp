@@ -52,7 +52,9 @@ DeviceTensor::~DeviceTensor() {
   if (view_.data) cudaFree(view_.data);
 }
 
-DeviceTensor::DeviceTensor(DeviceTensor&& other) noexcept : view_(other.view_) { other.view_.data = nullptr; }
+DeviceTensor::DeviceTensor(DeviceTensor&& other) noexcept : view_(other.view_) {
+  other.view_.data = nullptr;
+}
 
 DeviceTensor& DeviceTensor::operator=(DeviceTensor&& other) noexcept {
   if (this != &other) {

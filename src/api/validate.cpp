@@ -42,7 +42,8 @@ void require_device(const std::string& name, const TensorView& t, int device) {
   if (t.device != device)
     fail(name + ".device",
          device == TensorView::kHostDevice ? std::string("host memory") : "cuda:" + std::to_string(device),
-         t.device == TensorView::kHostDevice ? std::string("host memory") : "cuda:" + std::to_string(t.device));
+         t.device == TensorView::kHostDevice ? std::string("host memory")
+                                             : "cuda:" + std::to_string(t.device));
 }
 
 void require_aligned(const std::string& name, const void* ptr, std::size_t alignment) {
@@ -80,9 +81,10 @@ ScaleLayout scale_layout(const std::string& name, const TensorView& t) {
   const bool row_major = (cols <= 1 || cs == 1) && (rows <= 1 || rs >= cols);
   const bool col_major = (rows <= 1 || rs == 1) && (cols <= 1 || cs >= rows);
   if (rs < 0 || cs < 0 || !(row_major || col_major))
-    fail(name + " strides", "row-major (>= " + std::to_string(cols) + ", 1) or column-major (1, >= " +
-                                std::to_string(rows) + ")",
-         stride_str(t));
+    fail(
+        name + " strides",
+        "row-major (>= " + std::to_string(cols) + ", 1) or column-major (1, >= " + std::to_string(rows) + ")",
+        stride_str(t));
   require_aligned(name, t.data, 4);
   return {rs, cs};
 }
@@ -114,7 +116,8 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
     fail("weight_scale", "None for bfloat16 weight (it is quantized inside)", "a tensor");
   if (!input_fp8 || !weight_fp8)
     fail("input.dtype/weight.dtype", "float8_e4m3 x float8_e4m3 (the bf16 paths are not implemented yet)",
-         std::string(dtype_name(input.dtype)) + " x " + dtype_name(weight.dtype), Error::Kind::kNotImplemented);
+         std::string(dtype_name(input.dtype)) + " x " + dtype_name(weight.dtype),
+         Error::Kind::kNotImplemented);
 
   const int64_t m = input.rows(), k = input.cols(), n = weight.rows();
   if (weight.cols() != k)
@@ -125,7 +128,8 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   if (n == 0) fail("weight", "N > 0", "0");
   // The kernels index with 32-bit rows and columns.
   constexpr int64_t kMaxDim = (int64_t{1} << 31) - 1;
-  if (m > kMaxDim || n > kMaxDim || k > kMaxDim) fail("input/weight", "every dimension < 2^31", shape_str(input));
+  if (m > kMaxDim || n > kMaxDim || k > kMaxDim)
+    fail("input/weight", "every dimension < 2^31", shape_str(input));
 
   // out
   if (out_dtype && *out_dtype != out.dtype)
@@ -153,8 +157,9 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   const bool per_row = weight_scale->rows() == n && weight_scale->cols() == k_groups;
   if (!per_block && !per_row)
     fail("weight_scale",
-         "shape (" + std::to_string(n_blocks) + ", " + std::to_string(k_groups) + ") for 128x128 blocks or (" +
-             std::to_string(n) + ", " + std::to_string(k_groups) + ") for 1x128 row groups",
+         "shape (" + std::to_string(n_blocks) + ", " + std::to_string(k_groups) +
+             ") for 128x128 blocks or (" + std::to_string(n) + ", " + std::to_string(k_groups) +
+             ") for 1x128 row groups",
          shape_str(*weight_scale));
 
   // devices: everything on the input's GPU
@@ -180,8 +185,10 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   };
   if (out.numel() > 0) {
     const auto o = byte_span(out);
-    const std::pair<const char*, const TensorView*> inputs[] = {
-        {"input", &input}, {"weight", &weight}, {"input_scale", &*input_scale}, {"weight_scale", &*weight_scale}};
+    const std::pair<const char*, const TensorView*> inputs[] = {{"input", &input},
+                                                                {"weight", &weight},
+                                                                {"input_scale", &*input_scale},
+                                                                {"weight_scale", &*weight_scale}};
     for (const auto& [name, t] : inputs) {
       if (t->numel() == 0) continue;
       const auto r = byte_span(*t);

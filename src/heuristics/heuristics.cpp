@@ -6,12 +6,16 @@
 namespace blockgemm::heuristics {
 namespace {
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 
 // Fraction of the wgmma peak one CTA sustains with its per-K-block promotion. Two math warpgroups
 // overlap each other's promotion; one serialises it. Calibrated on H100 (bench/NOTES.md): 128x128 tiles
 // ran at 0.49 us per K block at 4096x7168x16384.
-double mma_efficiency(int block_m) { return block_m >= 128 ? 0.57 : 0.45; }
+double mma_efficiency(int block_m) {
+  return block_m >= 128 ? 0.57 : 0.45;
+}
 
 // Multicast halves the weight bytes each CTA pulls, but measured only +3% on long runs (the fill rate is
 // not what limits 128-row tiles): credited as such.
@@ -77,8 +81,8 @@ GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
 std::string GemmPlan::describe() const {
   std::ostringstream os;
   os << "fp8_gemm_1d2d BLOCK_M=" << tile.block_m << " BLOCK_N=" << tile.block_n
-     << " multicast=" << tile.multicast << " tiles=" << num_tiles
-     << " grid=" << grid << " waves=" << num_waves;
+     << " multicast=" << tile.multicast << " tiles=" << num_tiles << " grid=" << grid
+     << " waves=" << num_waves;
   return os.str();
 }
 

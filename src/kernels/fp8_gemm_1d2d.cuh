@@ -69,7 +69,9 @@ struct SharedStorage {
     return reinterpret_cast<float*>(base + kScaleBOffset) + stage * Config::BLOCK_N;
   }
   // full: producer -> math, the stage's tiles and scales have landed.
-  __device__ uint64_t* full(int stage) const { return reinterpret_cast<uint64_t*>(base + kBarrierOffset) + stage; }
+  __device__ uint64_t* full(int stage) const {
+    return reinterpret_cast<uint64_t*>(base + kBarrierOffset) + stage;
+  }
   // empty: math -> producer, the stage may be overwritten.
   __device__ uint64_t* empty(int stage) const { return full(Config::kNumStages + stage); }
 };
@@ -89,7 +91,8 @@ struct PipelineState {
 
 template <class Config>
 __global__ void __launch_bounds__(Config::kNumThreads, 1)
-    fp8_gemm_1d2d_kernel(const __grid_constant__ CUtensorMap tmap_a, const __grid_constant__ CUtensorMap tmap_b,
+    fp8_gemm_1d2d_kernel(const __grid_constant__ CUtensorMap tmap_a,
+                         const __grid_constant__ CUtensorMap tmap_b,
                          const __grid_constant__ CUtensorMap tmap_out, const GemmParams params) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int BLOCK_M = Config::BLOCK_M;
@@ -121,7 +124,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     for (int s = 0; s < kNumStages; ++s) {
       ptx::mbarrier_init(smem.full(s), 1 + 32);  // the TMA thread + the 32 scale-gathering lanes
       // Every math warp of every CTA whose B slice lands here releases the stage.
-      ptx::mbarrier_init(smem.empty(s), Config::kNumMathWarpgroups * 4 * Config::kReleasesPerMathWarp * kMulticast);
+      ptx::mbarrier_init(smem.empty(s),
+                         Config::kNumMathWarpgroups * 4 * Config::kReleasesPerMathWarp * kMulticast);
     }
     ptx::fence_mbarrier_init();
   }
@@ -155,7 +159,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             // With multicast this waits for the consumers of every CTA the B slice is sent to.
             ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
             // The full tile is expected: this CTA's A plus every CTA's slice of B.
-            ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage), params.a_box_rows * BLOCK_K + Config::kTileBBytes);
+            ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
+                                           params.a_box_rows * BLOCK_K + Config::kTileBBytes);
             ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
                                               kb * BLOCK_K, coord.m_block * BLOCK_M);
             uint8_t* slice = smem.tile_b(pipe.stage) + cta_rank * kSliceRows * BLOCK_K;
@@ -164,7 +169,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
               ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
                                                           slice_row, (1u << kMulticast) - 1);
             else
-              ptx::cp_async_bulk_tensor_2d_load(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K, slice_row);
+              ptx::cp_async_bulk_tensor_2d_load(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
+                                                slice_row);
           }
         }
         // Stay until every stage is released: partners' consumers arrive on this CTA's barriers, which
@@ -195,7 +201,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             const bool valid = col < params.n;
             const int64_t scale_row = Config::kWeightScale == WeightScaleKind::kPerRow ? col : col / 128;
             const float* src =
-                params.scale_b + (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
+                params.scale_b +
+                (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
             ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
           }
           ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));

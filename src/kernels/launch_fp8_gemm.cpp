@@ -17,8 +17,8 @@ void launch_fp8_gemm(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, 
     case DType::kFloat32:
       return launch_fp8_gemm_fp32(plan, args, stream);
     default:
-      throw Error(Error::Kind::kInvalidArgument, std::string("out dtype ") + dtype_name(args.out_dtype) +
-                                                     " has no kernel");
+      throw Error(Error::Kind::kInvalidArgument,
+                  std::string("out dtype ") + dtype_name(args.out_dtype) + " has no kernel");
   }
 }
 

@@ -47,19 +47,21 @@ inline CUtensorMapSwizzle swizzle_for_row_bytes(int row_bytes) {
 
 // A 2D row-major tensor (rows x cols, row stride in bytes) read or written in boxes of
 // box_rows x box_cols elements; in shared memory each box row is swizzled at its own width (<= 128 B).
-inline CUtensorMap make_tensor_map_2d(const void* base, CUtensorMapDataType dtype, uint64_t rows, uint64_t cols,
-                               uint64_t row_stride_bytes, uint32_t box_rows, uint32_t box_cols,
-                               CUtensorMapSwizzle swizzle) {
+inline CUtensorMap make_tensor_map_2d(const void* base, CUtensorMapDataType dtype, uint64_t rows,
+                                      uint64_t cols, uint64_t row_stride_bytes, uint32_t box_rows,
+                                      uint32_t box_cols, CUtensorMapSwizzle swizzle) {
   CUtensorMap map;
   const cuuint64_t dims[2] = {cols, rows};
   const cuuint64_t strides[1] = {row_stride_bytes};
   const cuuint32_t box[2] = {box_cols, box_rows};
   const cuuint32_t element_strides[2] = {1, 1};
-  const CUresult result = tensor_map_encoder()(
-      &map, dtype, 2, const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-      swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  const CUresult result =
+      tensor_map_encoder()(&map, dtype, 2, const_cast<void*>(base), dims, strides, box, element_strides,
+                           CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                           CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (result != CUDA_SUCCESS)
-    throw Error(Error::Kind::kDevice, "cuTensorMapEncodeTiled failed with CUresult " + std::to_string(result));
+    throw Error(Error::Kind::kDevice,
+                "cuTensorMapEncodeTiled failed with CUresult " + std::to_string(result));
   return map;
 }
 
@@ -69,6 +71,27 @@ constexpr CUtensorMapDataType tensor_map_dtype() {
   if constexpr (std::is_same_v<OutT, __half>) return CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
   return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
 }
+
+// Launch configuration of a Config's kernel: its block, shared memory and cluster shape.
+template <class Config>
+struct ClusterLaunch {
+  cudaLaunchConfig_t config{};
+  cudaLaunchAttribute cluster{};
+  ClusterLaunch(int grid, cudaStream_t stream) {
+    config.gridDim = dim3(static_cast<unsigned>(grid));
+    config.blockDim = dim3(Config::kNumThreads);
+    config.dynamicSmemBytes = Config::kSmemBytes;
+    config.stream = stream;
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = Config::kMulticast;
+    cluster.val.clusterDim.y = 1;
+    cluster.val.clusterDim.z = 1;
+    config.attrs = &cluster;
+    config.numAttrs = 1;
+  }
+  ClusterLaunch(const ClusterLaunch&) = delete;  // config.attrs points into this object
+  ClusterLaunch& operator=(const ClusterLaunch&) = delete;
+};
 
 template <class Config>
 void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
@@ -87,25 +110,16 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   static int max_clusters = 0;
   static std::once_flag occupancy_queried;
   std::call_once(occupancy_queried, [&] {
-    cudaLaunchConfig_t probe{};
-    probe.gridDim = dim3(Config::kMulticast * 66);
-    probe.blockDim = dim3(Config::kNumThreads);
-    probe.dynamicSmemBytes = Config::kSmemBytes;
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = Config::kMulticast;
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = 1;
-    probe.attrs = &attr;
-    probe.numAttrs = 1;
-    if (cudaOccupancyMaxActiveClusters(&max_clusters, kernel, &probe) != cudaSuccess) {
+    ClusterLaunch<Config> probe(Config::kMulticast * 66, nullptr);
+    if (cudaOccupancyMaxActiveClusters(&max_clusters, kernel, &probe.config) != cudaSuccess) {
       cudaGetLastError();
       max_clusters = 0;
     }
     if (std::getenv("BLOCKGEMM_DEBUG"))
-      std::fprintf(stderr, "blockgemm: BLOCK_M=%d BLOCK_N=%d multicast=%d stages=%d smem=%d max_active_clusters=%d\n",
-                   Config::BLOCK_M, Config::BLOCK_N, Config::kMulticast, Config::kNumStages, Config::kSmemBytes,
-                   max_clusters);
+      std::fprintf(stderr,
+                   "blockgemm: BLOCK_M=%d BLOCK_N=%d multicast=%d stages=%d smem=%d max_active_clusters=%d\n",
+                   Config::BLOCK_M, Config::BLOCK_N, Config::kMulticast, Config::kNumStages,
+                   Config::kSmemBytes, max_clusters);
   });
   int grid = plan.grid;
   // Only clusters of several CTAs are clamped: for single-CTA "clusters" the query answered 13 on an H100
@@ -113,17 +127,16 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   if (Config::kMulticast > 1 && max_clusters > 0) grid = std::min(grid, max_clusters * Config::kMulticast);
 
   const int a_box_rows = std::min(Config::BLOCK_M, (args.m + 7) / 8 * 8);
-  const CUtensorMap tmap_a = make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k,
-                                                args.a_row_stride, a_box_rows, Config::BLOCK_K,
-                                                CU_TENSOR_MAP_SWIZZLE_128B);
+  const CUtensorMap tmap_a =
+      make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k, args.a_row_stride, a_box_rows,
+                         Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
   // Each CTA of a cluster loads (and multicasts) its slice of the weight tile.
-  const CUtensorMap tmap_b = make_tensor_map_2d(args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.n, args.k,
-                                                args.b_row_stride, Config::BLOCK_N / Config::kMulticast,
-                                                Config::BLOCK_K,
-                                                CU_TENSOR_MAP_SWIZZLE_128B);
-  const CUtensorMap tmap_out =
-      make_tensor_map_2d(args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT),
-                         64, Config::kOutStripCols, swizzle_for_row_bytes(Config::kOutStripBytes));
+  const CUtensorMap tmap_b =
+      make_tensor_map_2d(args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.n, args.k, args.b_row_stride,
+                         Config::BLOCK_N / Config::kMulticast, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
+  const CUtensorMap tmap_out = make_tensor_map_2d(
+      args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT), 64,
+      Config::kOutStripCols, swizzle_for_row_bytes(Config::kOutStripBytes));
   GemmParams params{};
   params.m = args.m;
   params.n = args.n;
@@ -135,19 +148,8 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   params.scale_b = args.scale_b;
   params.scale_b_row_stride = args.scale_b_row_stride;
   params.scale_b_k_stride = args.scale_b_k_stride;
-  cudaLaunchConfig_t launch{};
-  launch.gridDim = dim3(static_cast<unsigned>(grid));
-  launch.blockDim = dim3(Config::kNumThreads);
-  launch.dynamicSmemBytes = Config::kSmemBytes;
-  launch.stream = stream;
-  cudaLaunchAttribute cluster{};
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = Config::kMulticast;
-  cluster.val.clusterDim.y = 1;
-  cluster.val.clusterDim.z = 1;
-  launch.attrs = &cluster;
-  launch.numAttrs = 1;
-  cudaError_t status = cudaLaunchKernelEx(&launch, kernel, tmap_a, tmap_b, tmap_out, params);
+  ClusterLaunch<Config> launch(grid, stream);
+  cudaError_t status = cudaLaunchKernelEx(&launch.config, kernel, tmap_a, tmap_b, tmap_out, params);
   if (status == cudaSuccess) status = cudaGetLastError();
   if (status != cudaSuccess) throw_cuda("fp8_gemm_1d2d launch", status);
 }
@@ -155,9 +157,11 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
 template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast>
 void launch_for_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   if (args.per_row_weight_scale)
-    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerRow, OutT>>(plan, args, stream);
+    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerRow, OutT>>(plan, args,
+                                                                                            stream);
   else
-    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerBlock, OutT>>(plan, args, stream);
+    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerBlock, OutT>>(plan, args,
+                                                                                              stream);
 }
 
 // Instantiates one kernel family per entry of heuristics::kTileShapes and runs the one the plan names.

@@ -28,8 +28,7 @@ __device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
 }
 
 __device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_t tx_bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)),
-               "r"(tx_bytes)
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_addr(bar)), "r"(tx_bytes)
                : "memory");
 }
 
@@ -75,8 +74,8 @@ __device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t 
 
 // Copies 4 bytes; with `valid == false` nothing is read and the destination is zero-filled.
 __device__ __forceinline__ void cp_async_ca_4(void* dst_smem, const void* src_global, bool valid) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr(dst_smem)),
-               "l"(src_global), "r"(valid ? 4 : 0)
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(smem_addr(dst_smem)), "l"(src_global),
+               "r"(valid ? 4 : 0)
                : "memory");
 }
 
@@ -95,7 +94,7 @@ __device__ __forceinline__ void prefetch_tensormap(const CUtensorMap* map) {
 // Loads the box at (inner, outer) into shared memory; completes `bar`'s transaction count. Elements outside
 // the tensor arrive as zeros and still count towards the bytes.
 __device__ __forceinline__ void cp_async_bulk_tensor_2d_load(void* dst_smem, const CUtensorMap* map,
-                                                              uint64_t* bar, int32_t inner, int32_t outer) {
+                                                             uint64_t* bar, int32_t inner, int32_t outer) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], "
       "[%2];" ::"r"(smem_addr(dst_smem)),
@@ -106,8 +105,8 @@ __device__ __forceinline__ void cp_async_bulk_tensor_2d_load(void* dst_smem, con
 // Loads the box at (inner, outer) into the same shared-memory offset of every CTA in `cta_mask` (this
 // cluster's ranks), completing the barrier at `bar`'s offset in each of them.
 __device__ __forceinline__ void cp_async_bulk_tensor_2d_load_multicast(void* dst_smem, const CUtensorMap* map,
-                                                                        uint64_t* bar, int32_t inner,
-                                                                        int32_t outer, uint16_t cta_mask) {
+                                                                       uint64_t* bar, int32_t inner,
+                                                                       int32_t outer, uint16_t cta_mask) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], "
       "[%1, {%3, %4}], [%2], %5;" ::"r"(smem_addr(dst_smem)),
@@ -117,12 +116,11 @@ __device__ __forceinline__ void cp_async_bulk_tensor_2d_load_multicast(void* dst
 
 // Stores the box at (inner, outer) from shared memory; parts outside the tensor are not written.
 __device__ __forceinline__ void cp_async_bulk_tensor_2d_store(const CUtensorMap* map, const void* src_smem,
-                                                               int32_t inner, int32_t outer) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
-          reinterpret_cast<uint64_t>(map)),
-      "r"(smem_addr(src_smem)), "r"(inner), "r"(outer)
-      : "memory");
+                                                              int32_t inner, int32_t outer) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(smem_addr(src_smem)), "r"(inner), "r"(outer)
+               : "memory");
 }
 
 __device__ __forceinline__ void cp_async_bulk_commit_group() {
@@ -148,7 +146,9 @@ __device__ __forceinline__ void fence_proxy_async_shared_cta() {
 
 // ---- wgmma ----------------------------------------------------------------------------------------
 
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+}
 
 __device__ __forceinline__ void wgmma_commit_group() {
   asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
@@ -161,7 +161,9 @@ __device__ __forceinline__ void wgmma_wait_group() {
 
 // Keeps the compiler from moving reads or writes of an accumulator register across a wgmma fence/wait:
 // the tensor core owns the register between issue and wait, which the compiler cannot see.
-__device__ __forceinline__ void fence_register(float& reg) { asm volatile("" : "+f"(reg)::"memory"); }
+__device__ __forceinline__ void fence_register(float& reg) {
+  asm volatile("" : "+f"(reg)::"memory");
+}
 
 // Shared-memory matrix descriptor for a K-major operand stored in 128-byte-swizzled rows of 128 bytes,
 // eight-row groups 1024 bytes apart (what TMA with CU_TENSOR_MAP_SWIZZLE_128B writes). The tile base must

@@ -18,7 +18,8 @@ TEST(Heuristics, PlanUsesACompiledTileAndNeverMoreCtasThanSms) {
         EXPECT_GE(plan.grid, 1);
         EXPECT_LE(plan.grid, h100.num_sms);
         const int64_t row_blocks = (m + plan.tile.block_m - 1) / plan.tile.block_m;
-        const int64_t padded_rows = (row_blocks + plan.tile.multicast - 1) / plan.tile.multicast * plan.tile.multicast;
+        const int64_t padded_rows =
+            (row_blocks + plan.tile.multicast - 1) / plan.tile.multicast * plan.tile.multicast;
         EXPECT_EQ(plan.num_tiles, padded_rows * ((n + plan.tile.block_n - 1) / plan.tile.block_n));
         EXPECT_EQ(plan.grid % plan.tile.multicast, 0) << "grid must be whole clusters";
         EXPECT_EQ(plan.num_waves, (plan.num_tiles + plan.grid - 1) / plan.grid);
@@ -58,7 +59,8 @@ TEST(Heuristics, FewerSmsNeverMakeItFaster) {
   DeviceModel small;
   small.num_sms = 66;
   for (int64_t m : {128, 1024, 4096}) {
-    EXPECT_GE(plan_gemm(m, 7168, 7168, small).estimated_us, plan_gemm(m, 7168, 7168, DeviceModel{}).estimated_us);
+    EXPECT_GE(plan_gemm(m, 7168, 7168, small).estimated_us,
+              plan_gemm(m, 7168, 7168, DeviceModel{}).estimated_us);
   }
 }
 

@@ -13,7 +13,9 @@ namespace {
 
 constexpr int kDevice = 0;
 
-void* fake(uintptr_t address) { return reinterpret_cast<void*>(address); }
+void* fake(uintptr_t address) {
+  return reinterpret_cast<void*>(address);
+}
 
 // A valid FP8 x FP8 problem (M=64, N=256, K=512) over disjoint fake buffers; each test breaks one thing.
 struct Args {
@@ -60,8 +62,8 @@ TEST(Validation, ValidArgumentsPass) {
 TEST(Validation, ColumnMajorInputScaleIsAccepted) {
   Args args;
   args.input_scale = TensorView::strided(fake(0x300000), DType::kFloat32, 64, 4, 1, 64, kDevice);
-  const auto k = api::validate_gemm_args(args.input, args.weight, args.input_scale, args.weight_scale, args.out,
-                                         std::nullopt);
+  const auto k = api::validate_gemm_args(args.input, args.weight, args.input_scale, args.weight_scale,
+                                         args.out, std::nullopt);
   EXPECT_EQ(k.scale_a_row_stride, 1);
   EXPECT_EQ(k.scale_a_k_stride, 64);
 }
@@ -75,7 +77,8 @@ TEST(Validation, PerRowWeightScaleIsToldApartByShape) {
 }
 
 TEST(Validation, DtypeCombinations) {
-  expect_error([](Args& a) { a.weight.dtype = DType::kBFloat16; }, {"weight.dtype", "float8_e4m3", "bfloat16"});
+  expect_error([](Args& a) { a.weight.dtype = DType::kBFloat16; },
+               {"weight.dtype", "float8_e4m3", "bfloat16"});
   expect_error([](Args& a) { a.input.dtype = DType::kFloat16; }, {"input.dtype", "float16"});
   expect_error([](Args& a) { a.weight.dtype = DType::kFloat32; }, {"weight.dtype", "float32"});
   expect_error(
@@ -94,16 +97,18 @@ TEST(Validation, ExtraOrMissingScales) {
 
 TEST(Validation, RanksAndShapes) {
   expect_error([](Args& a) { a.input.rank = 1; }, {"input", "2-D", "1-D"});
-  expect_error([](Args& a) { a.weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 256, 384, 0); },
-               {"weight", "(N, 512)", "(256, 384)"});
+  expect_error(
+      [](Args& a) { a.weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 256, 384, 0); },
+      {"weight", "(N, 512)", "(256, 384)"});
   expect_error(
       [](Args& a) {
         a.input = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, 64, 500, 0);
         a.weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 256, 500, 0);
       },
       {"input", "multiple of 128", "500"});
-  expect_error([](Args& a) { a.weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 250, 512, 0); },
-               {"weight", "multiple of 16", "250"});
+  expect_error(
+      [](Args& a) { a.weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 250, 512, 0); },
+      {"weight", "multiple of 16", "250"});
 }
 
 TEST(Validation, ScaleDtypeShapeAndLayout) {

@@ -55,7 +55,8 @@ void DeviceBuffer::download(void* host, std::size_t bytes, std::size_t offset) c
 
 std::string ProblemSpec::str() const {
   std::ostringstream os;
-  os << "M=" << m << " N=" << n << " K=" << k << " weight_scale=" << (per_row_weight_scale ? "per-row" : "per-block")
+  os << "M=" << m << " N=" << n << " K=" << k
+     << " weight_scale=" << (per_row_weight_scale ? "per-row" : "per-block")
      << " input_scale=" << (input_scale_layout == ScaleLayout::kRowMajor ? "row-major" : "col-major")
      << " out=" << dtype_name(out_dtype) << " out_pad=" << out_row_padding << " seed=" << seed;
   return os.str();
@@ -201,7 +202,8 @@ CheckResult check_against_reference(Problem& p) {
   }
   for (int64_t r : rows)
     for (int64_t c = 0; c < n; ++c) {
-      result.out_checked.push_back(element_to_double(raw, static_cast<std::size_t>(r * ldo + c), p.spec.out_dtype));
+      result.out_checked.push_back(
+          element_to_double(raw, static_cast<std::size_t>(r * ldo + c), p.spec.out_dtype));
       result.ref_checked.push_back(ref[r * n + c]);
     }
   result.diff = reference::calc_diff(result.out_checked.data(), result.ref_checked.data(),

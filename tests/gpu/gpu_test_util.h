@@ -17,10 +17,10 @@ namespace blockgemm::testing {
 // Empty when a Hopper GPU is usable, otherwise the reason the GPU tests skip.
 std::optional<std::string> gpu_unavailable_reason();
 
-#define BLOCKGEMM_REQUIRE_HOPPER()                                                      \
-  do {                                                                                  \
-    if (auto reason = ::blockgemm::testing::gpu_unavailable_reason())                   \
-      GTEST_SKIP() << "GPU test skipped: " << *reason;                                  \
+#define BLOCKGEMM_REQUIRE_HOPPER()                                    \
+  do {                                                                \
+    if (auto reason = ::blockgemm::testing::gpu_unavailable_reason()) \
+      GTEST_SKIP() << "GPU test skipped: " << *reason;                \
   } while (0)
 
 void check_cuda(cudaError_t status, const char* what);
@@ -76,9 +76,9 @@ void poison_out(Problem& problem);
 std::vector<int64_t> rows_to_check(int64_t m);
 
 struct CheckResult {
-  double diff = 0;             // calc_diff over the checked rows
-  int64_t nan_count = 0;       // NaN anywhere in out (unwritten elements stay NaN)
-  int64_t padding_written = 0; // padding elements that changed (must stay poisoned)
+  double diff = 0;              // calc_diff over the checked rows
+  int64_t nan_count = 0;        // NaN anywhere in out (unwritten elements stay NaN)
+  int64_t padding_written = 0;  // padding elements that changed (must stay poisoned)
   std::vector<double> out_checked, ref_checked;
 };
 

@@ -47,21 +47,22 @@ TEST_P(GemmShapes, MatchesReference) {
   run_and_check(spec);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    DeepSeekV3, GemmShapes,
-    ::testing::Combine(::testing::Values<int64_t>(1, 2, 7, 16, 31, 32, 33, 64, 100, 128, 255, 256, 1000, 4096),
-                       ::testing::Values(std::make_pair<int64_t, int64_t>(2112, 7168),
-                                         std::make_pair<int64_t, int64_t>(576, 7168),
-                                         std::make_pair<int64_t, int64_t>(7168, 2048))),
-    [](const auto& info) {
-      return "M" + std::to_string(std::get<0>(info.param)) + "_N" + std::to_string(std::get<1>(info.param).first) +
-             "_K" + std::to_string(std::get<1>(info.param).second);
-    });
+INSTANTIATE_TEST_SUITE_P(DeepSeekV3, GemmShapes,
+                         ::testing::Combine(::testing::Values<int64_t>(1, 2, 7, 16, 31, 32, 33, 64, 100, 128,
+                                                                       255, 256, 1000, 4096),
+                                            ::testing::Values(std::make_pair<int64_t, int64_t>(2112, 7168),
+                                                              std::make_pair<int64_t, int64_t>(576, 7168),
+                                                              std::make_pair<int64_t, int64_t>(7168, 2048))),
+                         [](const auto& info) {
+                           return "M" + std::to_string(std::get<0>(info.param)) + "_N" +
+                                  std::to_string(std::get<1>(info.param).first) + "_K" +
+                                  std::to_string(std::get<1>(info.param).second);
+                         });
 
 // ---- every weight-scale kind x input-scale layout x out dtype on shapes with tails --------------------
 
-class GemmVariants
-    : public ::testing::TestWithParam<std::tuple<bool, ScaleLayout, DType, std::tuple<int64_t, int64_t, int64_t>>> {};
+class GemmVariants : public ::testing::TestWithParam<
+                         std::tuple<bool, ScaleLayout, DType, std::tuple<int64_t, int64_t, int64_t>>> {};
 
 TEST_P(GemmVariants, MatchesReference) {
   BLOCKGEMM_REQUIRE_HOPPER();
@@ -76,7 +77,8 @@ TEST_P(GemmVariants, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllKinds, GemmVariants,
-    ::testing::Combine(::testing::Bool(), ::testing::Values(ScaleLayout::kRowMajor, ScaleLayout::kColumnMajor),
+    ::testing::Combine(::testing::Bool(),
+                       ::testing::Values(ScaleLayout::kRowMajor, ScaleLayout::kColumnMajor),
                        ::testing::Values(DType::kBFloat16, DType::kFloat16, DType::kFloat32),
                        ::testing::Values(std::make_tuple<int64_t, int64_t, int64_t>(200, 336, 512),
                                          std::make_tuple<int64_t, int64_t, int64_t>(5, 1040, 384),
@@ -114,8 +116,8 @@ TEST(GemmExact, IntegerDataPowerOfTwoScalesIsExact) {
   std::vector<float> out(static_cast<std::size_t>(m * n));
   out_dev.download(out.data(), out.size() * 4);
   std::vector<double> ref(out.size());
-  reference::blockscale_gemm(a.values.data(), a.scales.data(), b.values.data(), b.scales.data(), false, m, n, k,
-                             ref.data());
+  reference::blockscale_gemm(a.values.data(), a.scales.data(), b.values.data(), b.scales.data(), false, m, n,
+                             k, ref.data());
   int64_t mismatches = 0;
   for (std::size_t i = 0; i < out.size(); ++i)
     if (static_cast<double>(out[i]) != ref[i] && mismatches++ < 5)
@@ -226,9 +228,10 @@ TEST_P(EveryTileShape, MatchesReference) {
   EXPECT_LT(r.diff, kMaxDiff) << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
 }
 
-INSTANTIATE_TEST_SUITE_P(Compiled, EveryTileShape,
-                         ::testing::Combine(::testing::Range(0, heuristics::kNumTileShapes), ::testing::Bool(),
-                                            ::testing::Values(DType::kBFloat16, DType::kFloat16, DType::kFloat32)));
+INSTANTIATE_TEST_SUITE_P(
+    Compiled, EveryTileShape,
+    ::testing::Combine(::testing::Range(0, heuristics::kNumTileShapes), ::testing::Bool(),
+                       ::testing::Values(DType::kBFloat16, DType::kFloat16, DType::kFloat32)));
 
 }  // namespace
 }  // namespace blockgemm::testing
