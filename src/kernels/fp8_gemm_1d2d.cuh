@@ -1,11 +1,16 @@
 // FP8 block-scaled GEMM for Hopper: out (M, N) = A (M, K) . B (N, K)^T with per-128-K scales.
 //
 // Structure (one persistent CTA per SM, tiles of BLOCK_M x BLOCK_N):
-//   warpgroup 0  producer: warp 0 issues TMA loads of the A and B tiles of each 128-wide K block into a
-//                ring of kNumStages shared-memory stages; warp 1 gathers that K block's scales (one per
+//   warpgroups 0..kNumMathWarpgroups-1  math: 64 rows each (see below).
+//   last warp    producer: lane 0 issues TMA loads of the A and B tiles of each 128-wide K block into a
+//                ring of kNumStages shared-memory stages; all lanes gather that K block's scales (one per
 //                row of A; one per column of B) with cp.async. Both complete the stage's `full` barrier.
-//   warpgroups 1..kNumMathWarpgroups  math: 64 rows each. Per K block: four wgmma m64nNk32 into a
-//                scratch accumulator, wait, release the stage (`empty` barrier), then promote:
+//                A single producer warp (not a warpgroup) keeps the block at 128 k + 32 threads, so every
+//                thread may hold up to 224 registers (two math warpgroups): two accumulator sets of up
+//                to 96 each fit. (setmaxnreg does not help: ptxas sizes the math code by the launch
+//                bound all the same.)
+//   math         per K block: four wgmma m64nNk32 into a scratch accumulator, wait, release the stage
+//                (`empty` barrier), then promote:
 //                acc += scratch * scale_a[row] * scale_b[col] in fp32 registers. The per-block scales
 //                make promotion per K block unavoidable: the tensor core cannot apply them itself.
 //   epilogue     each math warpgroup converts its 64 x BLOCK_N accumulators to OutT in a 128-byte
@@ -99,10 +104,11 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   constexpr int BLOCK_N = Config::BLOCK_N;
   constexpr int BLOCK_K = Config::BLOCK_K;
   constexpr int kNumStages = Config::kNumStages;
-  constexpr int kNumMathThreads = 128 * Config::kNumMathWarpgroups;
+  constexpr int kNumMathThreads = Config::kNumMathThreads;
   using OutT = typename Config::OutT;
-  using Wgmma = ptx::Fp8WgmmaM64<BLOCK_N>;
-  constexpr int kNumAccum = Wgmma::kNumAccum;
+  using Wgmma = ptx::Fp8WgmmaM64<Config::kChunkN>;
+  constexpr int kChunkAccum = Wgmma::kNumAccum;
+  constexpr int kNumAccum = BLOCK_N / 2;  // 64 x BLOCK_N fp32 over a warpgroup's 128 threads
 
   extern __shared__ uint8_t smem_raw[];
   SharedStorage<Config> smem(smem_raw);
@@ -122,7 +128,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     ptx::prefetch_tensormap(&tmap_b);
     ptx::prefetch_tensormap(&tmap_out);
     for (int s = 0; s < kNumStages; ++s) {
-      ptx::mbarrier_init(smem.full(s), 1 + 32);  // the TMA thread + the 32 scale-gathering lanes
+      ptx::mbarrier_init(smem.full(s), 1 + 32);  // the TMA lane + the 32 scale-gathering lanes
       // Every math warp of every CTA whose B slice lands here releases the stage.
       ptx::mbarrier_init(smem.empty(s),
                          Config::kNumMathWarpgroups * 4 * Config::kReleasesPerMathWarp * kMulticast);
@@ -146,75 +152,64 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   else
     __syncthreads();
 
-  if (warpgroup == 0) {
-    // ------------------------------------------------------------------ producer warpgroup
-    ptx::setmaxnreg_dec<Config::kProducerRegisters>();
+  if (threadIdx.x >= kNumMathThreads) {
+    // ------------------------------------------------------------------ producer warp
+    // Lane 0 issues the TMA loads; all 32 lanes gather the K block's scales with cp.async. Both complete
+    // the stage's `full` barrier (1 + 32 arrivals, plus the TMA bytes).
     PipelineState<kNumStages> pipe;
-    if (warp_in_group == 0) {
-      if (lane == 0) {
-        constexpr int kSliceRows = BLOCK_N / kMulticast;
-        for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
-          const TileCoord coord = scheduler.coord(unit, cta_rank);
-          for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
-            // With multicast this waits for the consumers of every CTA the B slice is sent to.
-            ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
-            // The full tile is expected: this CTA's A plus every CTA's slice of B.
-            ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
-                                           params.a_box_rows * BLOCK_K + Config::kTileBBytes);
-            ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
-                                              kb * BLOCK_K, coord.m_block * BLOCK_M);
-            uint8_t* slice = smem.tile_b(pipe.stage) + cta_rank * kSliceRows * BLOCK_K;
-            const int slice_row = coord.n_block * BLOCK_N + cta_rank * kSliceRows;
-            if constexpr (kMulticast > 1)
-              ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
-                                                          slice_row, (1u << kMulticast) - 1);
-            else
-              ptx::cp_async_bulk_tensor_2d_load(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
-                                                slice_row);
-          }
+    constexpr int kSliceRows = BLOCK_N / kMulticast;
+    constexpr int kNumScaleB = Config::kUniformWeightScale ? 1 : BLOCK_N;
+    for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
+      const TileCoord coord = scheduler.coord(unit, cta_rank);
+      const int m0 = coord.m_block * BLOCK_M;
+      const int n0 = coord.n_block * BLOCK_N;
+      for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+        // With multicast this waits for the consumers of every CTA the B slice is sent to.
+        ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+        if (lane == 0) {
+          // The full tile is expected: this CTA's A plus every CTA's slice of B.
+          ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
+                                         params.a_box_rows * BLOCK_K + Config::kTileBBytes);
+          ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
+                                            kb * BLOCK_K, m0);
+          uint8_t* slice = smem.tile_b(pipe.stage) + cta_rank * kSliceRows * BLOCK_K;
+          const int slice_row = n0 + cta_rank * kSliceRows;
+          if constexpr (kMulticast > 1)
+            ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
+                                                        slice_row, (1u << kMulticast) - 1);
+          else
+            ptx::cp_async_bulk_tensor_2d_load(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K, slice_row);
         }
-        // Stay until every stage is released: partners' consumers arrive on this CTA's barriers, which
-        // must outlive those arrivals.
-        if constexpr (kMulticast > 1) {
-          for (int s = 0; s < kNumStages; ++s, pipe.advance())
-            ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+        // Rows past M read nothing and get scale 0: their A rows are zero anyway.
+        for (int i = lane; i < BLOCK_M; i += 32) {
+          const int row = m0 + i;
+          const bool valid = row < params.m;
+          const float* src =
+              params.scale_a + (valid ? row * params.scale_a_row_stride + kb * params.scale_a_k_stride : 0);
+          ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
         }
+        for (int i = lane; i < kNumScaleB; i += 32) {
+          const int col = n0 + i;
+          const bool valid = col < params.n;
+          const int64_t scale_row = Config::kWeightScale == WeightScaleKind::kPerRow ? col : col / 128;
+          const float* src =
+              params.scale_b +
+              (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
+          ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
+        }
+        ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
       }
-    } else if (warp_in_group == 1) {
-      for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
-        const TileCoord coord = scheduler.coord(unit, cta_rank);
-        const int m0 = coord.m_block * BLOCK_M;
-        const int n0 = coord.n_block * BLOCK_N;
-        for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
-          ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
-          // Rows past M read nothing and get scale 0: their A rows are TMA zero fill anyway.
-          for (int i = lane; i < BLOCK_M; i += 32) {
-            const int row = m0 + i;
-            const bool valid = row < params.m;
-            const float* src =
-                params.scale_a + (valid ? row * params.scale_a_row_stride + kb * params.scale_a_k_stride : 0);
-            ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
-          }
-          constexpr int kNumScaleB = Config::kUniformWeightScale ? 1 : BLOCK_N;
-          for (int i = lane; i < kNumScaleB; i += 32) {
-            const int col = n0 + i;
-            const bool valid = col < params.n;
-            const int64_t scale_row = Config::kWeightScale == WeightScaleKind::kPerRow ? col : col / 128;
-            const float* src =
-                params.scale_b +
-                (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
-            ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
-          }
-          ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
-        }
-      }
+    }
+    // Stay until every stage is released: partners' consumers arrive on this CTA's barriers, which must
+    // outlive those arrivals.
+    if constexpr (kMulticast > 1) {
+      for (int s = 0; s < kNumStages; ++s, pipe.advance())
+        ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
     }
   } else {
     // ------------------------------------------------------------------ math warpgroups
-    ptx::setmaxnreg_inc<Config::kMathRegisters>();
-    const int math_group = warpgroup - 1;
-    const int math_thread = threadIdx.x - 128;
-    const int group_thread = math_thread % 128;
+    const int math_group = warpgroup;
+    const int group_thread = threadIdx.x % 128;
     // wgmma accumulator layout: this thread owns rows r and r + 8 of its warpgroup's 64, and columns
     // 8 j + 2 (lane % 4) + {0, 1} for every j < BLOCK_N / 8.
     const int row_in_group = warp_in_group * 16 + lane / 4;
@@ -236,9 +231,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const uint64_t desc_b_stage0 = ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(smem.tile_b(0)));
     PipelineState<kNumStages> pipe;
     float accum[kNumAccum];
-    float scratch[kNumAccum];
+    float scratch[kChunkAccum];
 #pragma unroll
-    for (int i = 0; i < kNumAccum; ++i) scratch[i] = 0.f;
+    for (int i = 0; i < kChunkAccum; ++i) scratch[i] = 0.f;
 
     for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
       const TileCoord coord = scheduler.coord(unit, cta_rank);
@@ -259,45 +254,59 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         // instructions per K block in front of the wgmmas.
         const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * Config::kTileABytes) >> 4);
         const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * Config::kTileBBytes) >> 4);
-#pragma unroll
-        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
-        ptx::wgmma_fence();
-#pragma unroll
-        for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
-          // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
-          Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
-        }
-        ptx::wgmma_commit_group();
 
-        ptx::wgmma_wait_group<0>();
+        // The tile's columns go through the scratch accumulator one chunk at a time (one chunk unless
+        // BLOCK_N is too wide for two full accumulator sets in registers).
 #pragma unroll
-        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+        for (int chunk = 0; chunk < Config::kNumNChunks; ++chunk) {
+#pragma unroll
+          for (int i = 0; i < kChunkAccum; ++i) ptx::fence_register(scratch[i]);
+          ptx::wgmma_fence();
+          // B rows of this chunk start chunk * kChunkN rows (whole 1024-byte swizzle atoms) further on.
+          const uint64_t desc_b_chunk = desc_b + ((chunk * Config::kChunkN * BLOCK_K) >> 4);
+#pragma unroll
+          for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
+            // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
+            Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b_chunk + k32 * (32 >> 4), k32 > 0);
+          }
+          ptx::wgmma_commit_group();
+          ptx::wgmma_wait_group<0>();
+#pragma unroll
+          for (int i = 0; i < kChunkAccum; ++i) ptx::fence_register(scratch[i]);
 
-        if constexpr (Config::kUniformWeightScale) {
-          // This thread's reads of the stage are done: release it before the promotion so the producer
-          // can refill it meanwhile.
-          release_stage(smem.empty(pipe.stage));
-          const float scale_lo = scale_a_lo * scale_b_uniform;
-          const float scale_hi = scale_a_hi * scale_b_uniform;
+          float* chunk_accum = accum + chunk * kChunkAccum;
+          const bool last_chunk = chunk == Config::kNumNChunks - 1;
+          if constexpr (Config::kUniformWeightScale) {
+            // This thread's reads of the stage end with its last chunk's MMAs: release it before that
+            // chunk's promotion so the producer can refill it meanwhile.
+            if (last_chunk) release_stage(smem.empty(pipe.stage));
+            const float scale_lo = scale_a_lo * scale_b_uniform;
+            const float scale_hi = scale_a_hi * scale_b_uniform;
 #pragma unroll
-          for (int j = 0; j < BLOCK_N / 8; ++j) {
-            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
-            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
-            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
-            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
-          }
-        } else {
-          // Per-column scales are read straight from the stage (holding them would cost BLOCK_N / 4
-          // registers), so the stage is released only after the promotion.
+            for (int j = 0; j < Config::kChunkN / 8; ++j) {
+              chunk_accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, chunk_accum[4 * j + 0]);
+              chunk_accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, chunk_accum[4 * j + 1]);
+              chunk_accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, chunk_accum[4 * j + 2]);
+              chunk_accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, chunk_accum[4 * j + 3]);
+            }
+          } else {
+            // Per-column scales are read straight from the stage (holding them would cost BLOCK_N / 4
+            // registers), so the stage is released only after the last promotion.
+            const float* chunk_scale_b = stage_scale_b + chunk * Config::kChunkN;
 #pragma unroll
-          for (int j = 0; j < BLOCK_N / 8; ++j) {
-            const float2 scale_b = *reinterpret_cast<const float2*>(stage_scale_b + 8 * j + col_in_octet);
-            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_a_lo * scale_b.x, accum[4 * j + 0]);
-            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_a_lo * scale_b.y, accum[4 * j + 1]);
-            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_a_hi * scale_b.x, accum[4 * j + 2]);
-            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_a_hi * scale_b.y, accum[4 * j + 3]);
+            for (int j = 0; j < Config::kChunkN / 8; ++j) {
+              const float2 scale_b = *reinterpret_cast<const float2*>(chunk_scale_b + 8 * j + col_in_octet);
+              chunk_accum[4 * j + 0] =
+                  fmaf(scratch[4 * j + 0], scale_a_lo * scale_b.x, chunk_accum[4 * j + 0]);
+              chunk_accum[4 * j + 1] =
+                  fmaf(scratch[4 * j + 1], scale_a_lo * scale_b.y, chunk_accum[4 * j + 1]);
+              chunk_accum[4 * j + 2] =
+                  fmaf(scratch[4 * j + 2], scale_a_hi * scale_b.x, chunk_accum[4 * j + 2]);
+              chunk_accum[4 * j + 3] =
+                  fmaf(scratch[4 * j + 3], scale_a_hi * scale_b.y, chunk_accum[4 * j + 3]);
+            }
+            if (last_chunk) release_stage(smem.empty(pipe.stage));
           }
-          release_stage(smem.empty(pipe.stage));
         }
       }
 

@@ -39,7 +39,24 @@ struct GemmConfig {
   static constexpr int kOutStripCols = kOutStripBytes / static_cast<int>(sizeof(OutT));
 
   static constexpr int kNumMathWarpgroups = BLOCK_M / 64;
-  static constexpr int kNumThreads = 128 * (1 + kNumMathWarpgroups);  // producer warpgroup first
+
+  // Registers: every thread holds BLOCK_N / 2 accumulators plus a scratch set for one K block's wgmma
+  // result. ptxas caps a thread at 168 registers when an SM sub-partition hosts three warps (two math
+  // warpgroups and the producer warp) and at 255 with two, so wide tiles run their wgmmas over the
+  // columns in chunks of kChunkN and promote each chunk before the next.
+  static constexpr int kAccumulatorBudget = BLOCK_M >= 128 ? 136 : 216;
+  static constexpr int chunk_width() {
+    for (int chunks = 1; chunks <= BLOCK_N / 16; ++chunks) {
+      const int width = BLOCK_N / chunks;
+      if (BLOCK_N % chunks == 0 && width % 16 == 0 && (BLOCK_N + width) / 2 <= kAccumulatorBudget)
+        return width;
+    }
+    return 16;
+  }
+  static constexpr int kChunkN = chunk_width();
+  static constexpr int kNumNChunks = BLOCK_N / kChunkN;
+  static constexpr int kNumMathThreads = 128 * kNumMathWarpgroups;
+  static constexpr int kNumThreads = kNumMathThreads + 32;  // math warpgroups, then one producer warp
   // A tile spanning no 128-column boundary of the weight uses one scale for all its columns.
   static constexpr bool kUniformWeightScale =
       kWeightScale == WeightScaleKind::kPerBlock && 128 % BLOCK_N == 0;
@@ -70,10 +87,6 @@ struct GemmConfig {
   static constexpr int kReleasesPerMathWarp = 32;
 
   static constexpr int kSmemBytes = kAlignSlack + kOutBytes + kNumStages * kStageBytes + 16 * kNumStages;
-
-  // Register split (setmaxnreg): the producer needs few, the math warpgroups hold two accumulator sets.
-  static constexpr uint32_t kProducerRegisters = 40;
-  static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 2 ? 232 : 240;
 };
 
 // Run-time arguments of one GEMM launch (the tensor maps travel separately as __grid_constant__).
