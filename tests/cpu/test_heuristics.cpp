@@ -33,11 +33,11 @@ TEST(Heuristics, SmallMUsesOneMathWarpgroup) {
   EXPECT_EQ(plan_gemm(64, 4096, 7168, DeviceModel{}).tile.block_m, 64);
 }
 
-TEST(Heuristics, LargeProblemsUseTheLargestTileWithMulticast) {
+TEST(Heuristics, LargeProblemsUseWideTilesOnEverySm) {
+  // Large tiles take in fewer bytes per FLOP, which is what limits (bench/NOTES.md).
   const GemmPlan plan = plan_gemm(4096, 7168, 16384, DeviceModel{});
   EXPECT_EQ(plan.tile.block_m, 128);
-  EXPECT_EQ(plan.tile.block_n, 128);
-  EXPECT_EQ(plan.tile.multicast, 2);
+  EXPECT_GE(plan.tile.block_n, 128);
   EXPECT_EQ(plan.grid, 132);
 }
 
