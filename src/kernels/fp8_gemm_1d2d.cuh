@@ -229,6 +229,23 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const uint64_t desc_a_stage0 =
         ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(smem.tile_a(0)) + math_group * 64 * BLOCK_K);
     const uint64_t desc_b_stage0 = ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(smem.tile_b(0)));
+    // Two math warpgroups take turns issuing their K block's wgmmas. Released by the same `full` barrier
+    // they would otherwise issue together, the tensor core would interleave both batches, both would
+    // finish together and both would then promote while it idles. Taking turns, warpgroup 0's batch runs
+    // first and its promotion overlaps warpgroup 1's batch, and so on. Each warpgroup waits for the
+    // other to have issued (named barriers kTurnBarrier + group: arrive by one side, sync by the other).
+    constexpr uint32_t kTurnBarrier = 3;
+    constexpr bool kTakeTurns = Config::kNumMathWarpgroups == 2;
+    bool first_turn = math_group == 0;
+    auto wait_turn = [&] {
+      if constexpr (kTakeTurns) {
+        if (!first_turn) ptx::bar_sync(kTurnBarrier + math_group, 256);
+        first_turn = false;
+      }
+    };
+    auto pass_turn = [&] {
+      if constexpr (kTakeTurns) ptx::bar_arrive(kTurnBarrier + (1 - math_group), 256);
+    };
     PipelineState<kNumStages> pipe;
     float accum[kNumAccum];
     float scratch[kChunkAccum];
@@ -261,6 +278,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         for (int chunk = 0; chunk < Config::kNumNChunks; ++chunk) {
 #pragma unroll
           for (int i = 0; i < kChunkAccum; ++i) ptx::fence_register(scratch[i]);
+          if (chunk == 0) wait_turn();
           ptx::wgmma_fence();
           // B rows of this chunk start chunk * kChunkN rows (whole 1024-byte swizzle atoms) further on.
           const uint64_t desc_b_chunk = desc_b + ((chunk * Config::kChunkN * BLOCK_K) >> 4);
@@ -270,6 +288,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b_chunk + k32 * (32 >> 4), k32 > 0);
           }
           ptx::wgmma_commit_group();
+          if (chunk == 0) pass_turn();
           ptx::wgmma_wait_group<0>();
 #pragma unroll
           for (int i = 0; i < kChunkAccum; ++i) ptx::fence_register(scratch[i]);
@@ -348,6 +367,10 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         }
         ptx::cp_async_bulk_commit_group();
       }
+    }
+    // Warpgroup 1 passed warpgroup 0 one turn more than it took.
+    if constexpr (kTakeTurns) {
+      if (math_group == 0 && !first_turn) ptx::bar_sync(kTurnBarrier, 256);
     }
     // Shared memory must outlive the stores that read it.
     if (group_thread == 0) ptx::cp_async_bulk_wait_group<0>();
