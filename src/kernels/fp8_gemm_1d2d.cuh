@@ -9,8 +9,9 @@
 //                thread may hold up to 224 registers (two math warpgroups): two accumulator sets of up
 //                to 96 each fit. (setmaxnreg does not help: ptxas sizes the math code by the launch
 //                bound all the same.)
-//   math         per K block: four wgmma m64nNk32 into a scratch accumulator, wait, release the stage
-//                (`empty` barrier), then promote:
+//   math         per K block: four wgmma m64nNk32 into a scratch accumulator (two alternating ones
+//                where registers allow, so the next batch is queued while this one is promoted), wait,
+//                release the stage (`empty` barrier), then promote:
 //                acc += scratch * scale_a[row] * scale_b[col] in fp32 registers. The per-block scales
 //                make promotion per K block unavoidable: the tensor core cannot apply them itself.
 //   epilogue     each math warpgroup converts its 64 x BLOCK_N accumulators to OutT in a 128-byte
@@ -106,9 +107,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   constexpr int kNumStages = Config::kNumStages;
   constexpr int kNumMathThreads = Config::kNumMathThreads;
   using OutT = typename Config::OutT;
-  using Wgmma = ptx::Fp8WgmmaM64<Config::kChunkN>;
-  constexpr int kChunkAccum = Wgmma::kNumAccum;
-  constexpr int kNumAccum = BLOCK_N / 2;  // 64 x BLOCK_N fp32 over a warpgroup's 128 threads
+  using Wgmma = ptx::Fp8WgmmaM64<BLOCK_N>;
+  constexpr int kNumAccum = Wgmma::kNumAccum;
 
   extern __shared__ uint8_t smem_raw[];
   SharedStorage<Config> smem(smem_raw);
@@ -229,103 +229,115 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const uint64_t desc_a_stage0 =
         ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(smem.tile_a(0)) + math_group * 64 * BLOCK_K);
     const uint64_t desc_b_stage0 = ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(smem.tile_b(0)));
-    // Two math warpgroups take turns issuing their K block's wgmmas. Released by the same `full` barrier
-    // they would otherwise issue together, the tensor core would interleave both batches, both would
-    // finish together and both would then promote while it idles. Taking turns, warpgroup 0's batch runs
-    // first and its promotion overlaps warpgroup 1's batch, and so on. Each warpgroup waits for the
-    // other to have issued (named barriers kTurnBarrier + group: arrive by one side, sync by the other).
-    constexpr uint32_t kTurnBarrier = 3;
-    constexpr bool kTakeTurns = Config::kNumMathWarpgroups == 2;
-    bool first_turn = math_group == 0;
-    auto wait_turn = [&] {
-      if constexpr (kTakeTurns) {
-        if (!first_turn) ptx::bar_sync(kTurnBarrier + math_group, 256);
-        first_turn = false;
+
+    // One K block's wgmma batch into `scratch`, from the stage `pipe` points at (which must be full).
+    // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry below
+    // 256 KB): one 64-bit add per operand.
+    auto issue_batch = [&](float(&scratch)[kNumAccum], int stage) {
+      const uint64_t desc_a = desc_a_stage0 + ((stage * Config::kTileABytes) >> 4);
+      const uint64_t desc_b = desc_b_stage0 + ((stage * Config::kTileBBytes) >> 4);
+#pragma unroll
+      for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+      ptx::wgmma_fence();
+#pragma unroll
+      for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
+        // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
+        Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
+      }
+      ptx::wgmma_commit_group();
+    };
+
+    // The promotion of one finished batch: accum += scratch * scale_a[row] * scale_b[col]. Releases the
+    // stage once this thread no longer reads it (before the FFMAs when the scales are in registers).
+    struct RowScales {
+      float lo, hi, b;  // scale_a of rows r and r + 8; the uniform weight scale
+    };
+    auto read_row_scales = [&](int stage) {
+      const float* stage_scale_a = smem.scale_a(stage) + math_group * 64;
+      RowScales scales{stage_scale_a[row_in_group], stage_scale_a[row_in_group + 8], 0.f};
+      if constexpr (Config::kUniformWeightScale) scales.b = smem.scale_b(stage)[0];
+      return scales;
+    };
+    auto promote = [&](float(&accum)[kNumAccum], float(&scratch)[kNumAccum], RowScales scales, int stage) {
+#pragma unroll
+      for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+      if constexpr (Config::kUniformWeightScale) {
+        release_stage(smem.empty(stage));
+        const float scale_lo = scales.lo * scales.b;
+        const float scale_hi = scales.hi * scales.b;
+#pragma unroll
+        for (int j = 0; j < BLOCK_N / 8; ++j) {
+          accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
+          accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
+          accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
+          accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
+        }
+      } else {
+        // Per-column scales are read straight from the stage (holding them would cost BLOCK_N / 4
+        // registers), so the stage is released only after the promotion.
+        const float* stage_scale_b = smem.scale_b(stage);
+#pragma unroll
+        for (int j = 0; j < BLOCK_N / 8; ++j) {
+          const float2 scale_b = *reinterpret_cast<const float2*>(stage_scale_b + 8 * j + col_in_octet);
+          accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scales.lo * scale_b.x, accum[4 * j + 0]);
+          accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scales.lo * scale_b.y, accum[4 * j + 1]);
+          accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scales.hi * scale_b.x, accum[4 * j + 2]);
+          accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scales.hi * scale_b.y, accum[4 * j + 3]);
+        }
+        release_stage(smem.empty(stage));
       }
     };
-    auto pass_turn = [&] {
-      if constexpr (kTakeTurns) ptx::bar_arrive(kTurnBarrier + (1 - math_group), 256);
-    };
+
     PipelineState<kNumStages> pipe;
     float accum[kNumAccum];
-    float scratch[kChunkAccum];
+    // A wgmma batch takes several hundred cycles from issue to completion whatever its size (measured:
+    // bench/NOTES.md). With two scratch sets the next K block's batch is issued before the previous one
+    // is waited for and promoted, so the tensor core always has queued work. One set where registers
+    // allow no second (then each batch is waited for before the next is issued).
+    float scratch0[kNumAccum], scratch1[kNumAccum];
 #pragma unroll
-    for (int i = 0; i < kChunkAccum; ++i) scratch[i] = 0.f;
+    for (int i = 0; i < kNumAccum; ++i) scratch0[i] = scratch1[i] = 0.f;
 
     for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
       const TileCoord coord = scheduler.coord(unit, cta_rank);
 #pragma unroll
       for (int i = 0; i < kNumAccum; ++i) accum[i] = 0.f;
 
-      for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+      if constexpr (Config::kNumScratch == 2) {
+        // Software pipeline over K blocks, unrolled by two so each scratch set has a fixed name
+        // (a run-time index into register arrays would put them in local memory).
         ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-        const float* stage_scale_a = smem.scale_a(pipe.stage) + math_group * 64;
-        const float scale_a_lo = stage_scale_a[row_in_group];
-        const float scale_a_hi = stage_scale_a[row_in_group + 8];
-        const float* stage_scale_b = smem.scale_b(pipe.stage);
-        float scale_b_uniform = 0.f;
-        if constexpr (Config::kUniformWeightScale) scale_b_uniform = stage_scale_b[0];
-
-        // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry out
-        // of it below 256 KB): one 64-bit add per operand instead of rebuilding them, which took about 40
-        // instructions per K block in front of the wgmmas.
-        const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * Config::kTileABytes) >> 4);
-        const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * Config::kTileBBytes) >> 4);
-
-        // The tile's columns go through the scratch accumulator one chunk at a time (one chunk unless
-        // BLOCK_N is too wide for two full accumulator sets in registers).
-#pragma unroll
-        for (int chunk = 0; chunk < Config::kNumNChunks; ++chunk) {
-#pragma unroll
-          for (int i = 0; i < kChunkAccum; ++i) ptx::fence_register(scratch[i]);
-          if (chunk == 0) wait_turn();
-          ptx::wgmma_fence();
-          // B rows of this chunk start chunk * kChunkN rows (whole 1024-byte swizzle atoms) further on.
-          const uint64_t desc_b_chunk = desc_b + ((chunk * Config::kChunkN * BLOCK_K) >> 4);
-#pragma unroll
-          for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
-            // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
-            Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b_chunk + k32 * (32 >> 4), k32 > 0);
-          }
-          ptx::wgmma_commit_group();
-          if (chunk == 0) pass_turn();
-          ptx::wgmma_wait_group<0>();
-#pragma unroll
-          for (int i = 0; i < kChunkAccum; ++i) ptx::fence_register(scratch[i]);
-
-          float* chunk_accum = accum + chunk * kChunkAccum;
-          const bool last_chunk = chunk == Config::kNumNChunks - 1;
-          if constexpr (Config::kUniformWeightScale) {
-            // This thread's reads of the stage end with its last chunk's MMAs: release it before that
-            // chunk's promotion so the producer can refill it meanwhile.
-            if (last_chunk) release_stage(smem.empty(pipe.stage));
-            const float scale_lo = scale_a_lo * scale_b_uniform;
-            const float scale_hi = scale_a_hi * scale_b_uniform;
-#pragma unroll
-            for (int j = 0; j < Config::kChunkN / 8; ++j) {
-              chunk_accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, chunk_accum[4 * j + 0]);
-              chunk_accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, chunk_accum[4 * j + 1]);
-              chunk_accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, chunk_accum[4 * j + 2]);
-              chunk_accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, chunk_accum[4 * j + 3]);
-            }
+        RowScales current_scales = read_row_scales(pipe.stage);
+        int current_stage = pipe.stage;
+        issue_batch(scratch0, pipe.stage);
+        pipe.advance();
+        auto step = [&](float(&finished)[kNumAccum], float(&next)[kNumAccum], bool has_next) {
+          RowScales next_scales{};
+          int next_stage = pipe.stage;
+          if (has_next) {
+            ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
+            next_scales = read_row_scales(pipe.stage);
+            issue_batch(next, pipe.stage);
+            pipe.advance();
+            ptx::wgmma_wait_group<1>();
           } else {
-            // Per-column scales are read straight from the stage (holding them would cost BLOCK_N / 4
-            // registers), so the stage is released only after the last promotion.
-            const float* chunk_scale_b = stage_scale_b + chunk * Config::kChunkN;
-#pragma unroll
-            for (int j = 0; j < Config::kChunkN / 8; ++j) {
-              const float2 scale_b = *reinterpret_cast<const float2*>(chunk_scale_b + 8 * j + col_in_octet);
-              chunk_accum[4 * j + 0] =
-                  fmaf(scratch[4 * j + 0], scale_a_lo * scale_b.x, chunk_accum[4 * j + 0]);
-              chunk_accum[4 * j + 1] =
-                  fmaf(scratch[4 * j + 1], scale_a_lo * scale_b.y, chunk_accum[4 * j + 1]);
-              chunk_accum[4 * j + 2] =
-                  fmaf(scratch[4 * j + 2], scale_a_hi * scale_b.x, chunk_accum[4 * j + 2]);
-              chunk_accum[4 * j + 3] =
-                  fmaf(scratch[4 * j + 3], scale_a_hi * scale_b.y, chunk_accum[4 * j + 3]);
-            }
-            if (last_chunk) release_stage(smem.empty(pipe.stage));
+            ptx::wgmma_wait_group<0>();
           }
+          promote(accum, finished, current_scales, current_stage);
+          current_scales = next_scales;
+          current_stage = next_stage;
+        };
+        for (int kb = 0; kb < num_k_blocks; kb += 2) {
+          step(scratch0, scratch1, kb + 1 < num_k_blocks);
+          if (kb + 1 < num_k_blocks) step(scratch1, scratch0, kb + 2 < num_k_blocks);
+        }
+      } else {
+        for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+          ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
+          const RowScales scales = read_row_scales(pipe.stage);
+          issue_batch(scratch0, pipe.stage);
+          ptx::wgmma_wait_group<0>();
+          promote(accum, scratch0, scales, pipe.stage);
         }
       }
 
@@ -367,10 +379,6 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         }
         ptx::cp_async_bulk_commit_group();
       }
-    }
-    // Warpgroup 1 passed warpgroup 0 one turn more than it took.
-    if constexpr (kTakeTurns) {
-      if (math_group == 0 && !first_turn) ptx::bar_sync(kTurnBarrier, 256);
     }
     // Shared memory must outlive the stores that read it.
     if (group_thread == 0) ptx::cp_async_bulk_wait_group<0>();

@@ -40,21 +40,12 @@ struct GemmConfig {
 
   static constexpr int kNumMathWarpgroups = BLOCK_M / 64;
 
-  // Registers: every thread holds BLOCK_N / 2 accumulators plus a scratch set for one K block's wgmma
-  // result. ptxas caps a thread at 168 registers when an SM sub-partition hosts three warps (two math
-  // warpgroups and the producer warp) and at 255 with two, so wide tiles run their wgmmas over the
-  // columns in chunks of kChunkN and promote each chunk before the next.
-  static constexpr int kAccumulatorBudget = BLOCK_M >= 128 ? 136 : 216;
-  static constexpr int chunk_width() {
-    for (int chunks = 1; chunks <= BLOCK_N / 16; ++chunks) {
-      const int width = BLOCK_N / chunks;
-      if (BLOCK_N % chunks == 0 && width % 16 == 0 && (BLOCK_N + width) / 2 <= kAccumulatorBudget)
-        return width;
-    }
-    return 16;
-  }
-  static constexpr int kChunkN = chunk_width();
-  static constexpr int kNumNChunks = BLOCK_N / kChunkN;
+  // Registers: every thread holds BLOCK_N / 2 accumulators plus one or two scratch sets of the same size
+  // for wgmma results. ptxas caps a thread at 168 registers when an SM sub-partition hosts three warps
+  // (two math warpgroups and the producer warp) and at 255 with two; ~24 go to addresses and scales.
+  static constexpr int kAccumulatorBudget = BLOCK_M >= 128 ? 144 : 224;
+  static constexpr int kNumScratch = 3 * BLOCK_N / 2 <= kAccumulatorBudget ? 2 : 1;
+  static_assert(2 * BLOCK_N / 2 <= kAccumulatorBudget, "accumulators and one scratch set must fit registers");
   static constexpr int kNumMathThreads = 128 * kNumMathWarpgroups;
   static constexpr int kNumThreads = kNumMathThreads + 32;  // math warpgroups, then one producer warp
   // A tile spanning no 128-column boundary of the weight uses one scale for all its columns.
