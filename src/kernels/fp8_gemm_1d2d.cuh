@@ -311,25 +311,34 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         int current_stage = pipe.stage;
         issue_batch(scratch0, pipe.stage);
         pipe.advance();
-        auto step = [&](float(&finished)[kNumAccum], float(&next)[kNumAccum], bool has_next) {
-          RowScales next_scales{};
-          int next_stage = pipe.stage;
-          if (has_next) {
-            ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-            next_scales = read_row_scales(pipe.stage);
-            issue_batch(next, pipe.stage);
-            pipe.advance();
-            ptx::wgmma_wait_group<1>();
-          } else {
-            ptx::wgmma_wait_group<0>();
-          }
+        // Waits for `finished` with `next` queued behind it (or with nothing queued, for the last K block),
+        // then promotes it. Straight-line code per call: ptxas must see which batch each wait retires, or
+        // it serialises every wgmma (warning C7514).
+        auto step_with_next = [&](float(&finished)[kNumAccum], float(&next)[kNumAccum]) {
+          ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
+          const RowScales next_scales = read_row_scales(pipe.stage);
+          const int next_stage = pipe.stage;
+          issue_batch(next, pipe.stage);
+          pipe.advance();
+          ptx::wgmma_wait_group<1>();
           promote(accum, finished, current_scales, current_stage);
           current_scales = next_scales;
           current_stage = next_stage;
         };
-        for (int kb = 0; kb < num_k_blocks; kb += 2) {
-          step(scratch0, scratch1, kb + 1 < num_k_blocks);
-          if (kb + 1 < num_k_blocks) step(scratch1, scratch0, kb + 2 < num_k_blocks);
+        auto step_last = [&](float(&finished)[kNumAccum]) {
+          ptx::wgmma_wait_group<0>();
+          promote(accum, finished, current_scales, current_stage);
+        };
+        int kb = 0;
+        for (; kb + 2 < num_k_blocks; kb += 2) {
+          step_with_next(scratch0, scratch1);
+          step_with_next(scratch1, scratch0);
+        }
+        if (num_k_blocks - kb == 2) {
+          step_with_next(scratch0, scratch1);
+          step_last(scratch1);
+        } else {
+          step_last(scratch0);
         }
       } else {
         for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
