@@ -20,9 +20,9 @@ struct TileShape {
 // strips) and two accumulator sets must fit the math warpgroups' registers (no spills: checked in the
 // build's ptxas report). Narrow tiles put more CTAs to work streaming the weight at small M; the odd
 // widths (96, 192) let the tile count fill whole waves of SMs.
-inline constexpr TileShape kTileShapes[] = {{64, 16},  {64, 32},   {64, 64},      {64, 96},
-                                            {64, 128}, {64, 192},  {128, 32},     {128, 64},
-                                            {128, 96}, {128, 128}, {128, 128, 2}, {128, 96, 2}};
+inline constexpr TileShape kTileShapes[] = {{64, 16},  {64, 32},   {64, 64},     {64, 96},
+                                            {64, 128}, {64, 192},  {128, 32},    {128, 64},
+                                            {128, 96}, {128, 128}, {128, 128, 2}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).

@@ -9,9 +9,8 @@
 //                thread may hold up to 224 registers (two math warpgroups): two accumulator sets of up
 //                to 96 each fit. (setmaxnreg does not help: ptxas sizes the math code by the launch
 //                bound all the same.)
-//   math         per K block: four wgmma m64nNk32 into a scratch accumulator (two alternating ones
-//                where registers allow, so the next batch is queued while this one is promoted), wait,
-//                release the stage (`empty` barrier), then promote:
+//   math         per K block: four wgmma m64nNk32 into a scratch accumulator, wait, release the stage
+//                (`empty` barrier), then promote:
 //                acc += scratch * scale_a[row] * scale_b[col] in fp32 registers. The per-block scales
 //                make promotion per K block unavoidable: the tensor core cannot apply them itself.
 //   epilogue     each math warpgroup converts its 64 x BLOCK_N accumulators to OutT in a 128-byte
@@ -290,64 +289,23 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
 
     PipelineState<kNumStages> pipe;
     float accum[kNumAccum];
-    // A wgmma batch takes several hundred cycles from issue to completion whatever its size (measured:
-    // bench/NOTES.md). With two scratch sets the next K block's batch is issued before the previous one
-    // is waited for and promoted, so the tensor core always has queued work. One set where registers
-    // allow no second (then each batch is waited for before the next is issued).
-    float scratch0[kNumAccum], scratch1[kNumAccum];
+    // One scratch set: each K block's batch is waited for before the next is issued. (Two alternating
+    // sets, queueing the next batch during the promotion, measured slower: bench/NOTES.md.)
+    float scratch[kNumAccum];
 #pragma unroll
-    for (int i = 0; i < kNumAccum; ++i) scratch0[i] = scratch1[i] = 0.f;
+    for (int i = 0; i < kNumAccum; ++i) scratch[i] = 0.f;
 
     for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
       const TileCoord coord = scheduler.coord(unit, cta_rank);
 #pragma unroll
       for (int i = 0; i < kNumAccum; ++i) accum[i] = 0.f;
 
-      if constexpr (Config::kNumScratch == 2) {
-        // Software pipeline over K blocks, unrolled by two so each scratch set has a fixed name
-        // (a run-time index into register arrays would put them in local memory).
+      for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
         ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-        RowScales current_scales = read_row_scales(pipe.stage);
-        int current_stage = pipe.stage;
-        issue_batch(scratch0, pipe.stage);
-        pipe.advance();
-        // Waits for `finished` with `next` queued behind it (or with nothing queued, for the last K block),
-        // then promotes it. Straight-line code per call: ptxas must see which batch each wait retires, or
-        // it serialises every wgmma (warning C7514).
-        auto step_with_next = [&](float(&finished)[kNumAccum], float(&next)[kNumAccum]) {
-          ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-          const RowScales next_scales = read_row_scales(pipe.stage);
-          const int next_stage = pipe.stage;
-          issue_batch(next, pipe.stage);
-          pipe.advance();
-          ptx::wgmma_wait_group<1>();
-          promote(accum, finished, current_scales, current_stage);
-          current_scales = next_scales;
-          current_stage = next_stage;
-        };
-        auto step_last = [&](float(&finished)[kNumAccum]) {
-          ptx::wgmma_wait_group<0>();
-          promote(accum, finished, current_scales, current_stage);
-        };
-        int kb = 0;
-        for (; kb + 2 < num_k_blocks; kb += 2) {
-          step_with_next(scratch0, scratch1);
-          step_with_next(scratch1, scratch0);
-        }
-        if (num_k_blocks - kb == 2) {
-          step_with_next(scratch0, scratch1);
-          step_last(scratch1);
-        } else {
-          step_last(scratch0);
-        }
-      } else {
-        for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
-          ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-          const RowScales scales = read_row_scales(pipe.stage);
-          issue_batch(scratch0, pipe.stage);
-          ptx::wgmma_wait_group<0>();
-          promote(accum, scratch0, scales, pipe.stage);
-        }
+        const RowScales scales = read_row_scales(pipe.stage);
+        issue_batch(scratch, pipe.stage);
+        ptx::wgmma_wait_group<0>();
+        promote(accum, scratch, scales, pipe.stage);
       }
 
       // ---------------------------------------------------------------- epilogue

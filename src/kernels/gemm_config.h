@@ -40,12 +40,10 @@ struct GemmConfig {
 
   static constexpr int kNumMathWarpgroups = BLOCK_M / 64;
 
-  // Registers: every thread holds BLOCK_N / 2 accumulators plus one or two scratch sets of the same size
-  // for wgmma results. ptxas caps a thread at 168 registers when an SM sub-partition hosts three warps
-  // (two math warpgroups and the producer warp) and at 255 with two; ~24 go to addresses and scales.
-  static constexpr int kAccumulatorBudget = BLOCK_M >= 128 ? 128 : 224;
-  static constexpr int kNumScratch = 3 * BLOCK_N / 2 <= kAccumulatorBudget ? 2 : 1;
-  static_assert(2 * BLOCK_N / 2 <= kAccumulatorBudget, "accumulators and one scratch set must fit registers");
+  // Registers: every thread holds BLOCK_N / 2 accumulators plus a scratch set of the same size for the
+  // wgmma results. ptxas caps a thread at 168 registers when an SM sub-partition hosts three warps (two
+  // math warpgroups and the producer warp) and at 255 with two; ~24 go to addresses and scales.
+  static_assert(BLOCK_N <= (BLOCK_M >= 128 ? 128 : 224), "accumulators and scratch must fit registers");
   static constexpr int kNumMathThreads = 128 * kNumMathWarpgroups;
   static constexpr int kNumThreads = kNumMathThreads + 32;  // math warpgroups, then one producer warp
   // A tile spanning no 128-column boundary of the weight uses one scale for all its columns.
