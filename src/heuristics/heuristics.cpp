@@ -39,17 +39,16 @@ double estimate_us(TileShape tile, int64_t m, int64_t n, int64_t k, const Device
   const int64_t waves = ceil_div(num_tiles, grid);
   const int64_t k_blocks = ceil_div(k, 128);
 
-  // Per K block of one tile: tensor-core time versus time to fill the stage. The fill rate per SM is
-  // what limits (it did not change with pipeline depth, nor with multicast, which still delivers the
-  // whole B tile into each CTA's shared memory): larger tiles do more FLOPs per byte taken in.
+  // Per K block of one tile: tensor-core time versus time to fill the stage. The stage fill is what
+  // limits large tiles (about 70 B/ns per SM, latency bound), so multicast's smaller B share pays.
   const double flops = 2.0 * tile.block_m * tile.block_n * 128;
   const double mma_ns = flops / (device.fp8_tflops_per_sm * 1e3 * mma_efficiency(tile.block_m));
-  const double stage_bytes = (tile.block_m + tile.block_n) * 128.0;
+  const double stage_bytes = (tile.block_m + static_cast<double>(tile.block_n) / tile.multicast) * 128.0;
   const double fill_ns = stage_bytes / device.sm_fill_bytes_per_ns;
-  // A K block never takes less than its warpgroups' issue -> wait -> promote round trip, which grows
-  // slowly with BLOCK_N; fitted on H100 (bench/NOTES.md): 64x32 ~256 ns, 64x128 ~330 ns, 128x128 ~490 ns.
-  const double iteration_floor_ns = (tile.block_m >= 128 ? 390.0 : 230.0) + 0.8 * tile.block_n;
-  const double per_tile_ns = k_blocks * std::max({mma_ns, fill_ns, iteration_floor_ns}) + 500.0;
+  // A K block never takes less than the round trip of its barriers, scale loads and dependent wgmmas
+  // (measured ~230 ns on H100 for every tile of 64 rows, bench/NOTES.md).
+  constexpr double kIterationFloorNs = 230;
+  const double per_tile_ns = k_blocks * std::max({mma_ns, fill_ns, kIterationFloorNs}) + 500.0;
 
   // Every operand byte has to come from HBM at least once, whatever the tiling.
   const double unique_bytes = static_cast<double>(m + n) * k + 2.0 * m * n;

@@ -30,7 +30,7 @@ struct DeviceModel {
   int num_sms = 132;
   double fp8_tflops_per_sm = 1979.0 / 132;  // dense fp8 wgmma peak
   double hbm_bytes_per_ns = 2900;           // weight streaming, measured
-  double sm_fill_bytes_per_ns = 65;         // what one SM's shared memory takes in from TMA (measured)
+  double sm_fill_bytes_per_ns = 70;         // what one SM's TMA pipeline pulls in (measured)
 };
 
 struct GemmPlan {

@@ -1,16 +1,11 @@
 // FP8 block-scaled GEMM for Hopper: out (M, N) = A (M, K) . B (N, K)^T with per-128-K scales.
 //
 // Structure (one persistent CTA per SM, tiles of BLOCK_M x BLOCK_N):
-//   warpgroups 0..kNumMathWarpgroups-1  math: 64 rows each (see below).
-//   last warp    producer: lane 0 issues TMA loads of the A and B tiles of each 128-wide K block into a
-//                ring of kNumStages shared-memory stages; all lanes gather that K block's scales (one per
+//   warpgroup 0  producer: warp 0 issues TMA loads of the A and B tiles of each 128-wide K block into a
+//                ring of kNumStages shared-memory stages; warp 1 gathers that K block's scales (one per
 //                row of A; one per column of B) with cp.async. Both complete the stage's `full` barrier.
-//                A single producer warp (not a warpgroup) keeps the block at 128 k + 32 threads, so every
-//                thread may hold up to 224 registers (two math warpgroups): two accumulator sets of up
-//                to 96 each fit. (setmaxnreg does not help: ptxas sizes the math code by the launch
-//                bound all the same.)
-//   math         per K block: four wgmma m64nNk32 into a scratch accumulator, wait, release the stage
-//                (`empty` barrier), then promote:
+//   warpgroups 1..kNumMathWarpgroups  math: 64 rows each. Per K block: four wgmma m64nNk32 into a
+//                scratch accumulator, wait, release the stage (`empty` barrier), then promote:
 //                acc += scratch * scale_a[row] * scale_b[col] in fp32 registers. The per-block scales
 //                make promotion per K block unavoidable: the tensor core cannot apply them itself.
 //   epilogue     each math warpgroup converts its 64 x BLOCK_N accumulators to OutT in a 128-byte
@@ -104,7 +99,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   constexpr int BLOCK_N = Config::BLOCK_N;
   constexpr int BLOCK_K = Config::BLOCK_K;
   constexpr int kNumStages = Config::kNumStages;
-  constexpr int kNumMathThreads = Config::kNumMathThreads;
+  constexpr int kNumMathThreads = 128 * Config::kNumMathWarpgroups;
   using OutT = typename Config::OutT;
   using Wgmma = ptx::Fp8WgmmaM64<BLOCK_N>;
   constexpr int kNumAccum = Wgmma::kNumAccum;
@@ -127,7 +122,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     ptx::prefetch_tensormap(&tmap_b);
     ptx::prefetch_tensormap(&tmap_out);
     for (int s = 0; s < kNumStages; ++s) {
-      ptx::mbarrier_init(smem.full(s), 1 + 32);  // the TMA lane + the 32 scale-gathering lanes
+      ptx::mbarrier_init(smem.full(s), 1 + 32);  // the TMA thread + the 32 scale-gathering lanes
       // Every math warp of every CTA whose B slice lands here releases the stage.
       ptx::mbarrier_init(smem.empty(s),
                          Config::kNumMathWarpgroups * 4 * Config::kReleasesPerMathWarp * kMulticast);
@@ -151,64 +146,75 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   else
     __syncthreads();
 
-  if (threadIdx.x >= kNumMathThreads) {
-    // ------------------------------------------------------------------ producer warp
-    // Lane 0 issues the TMA loads; all 32 lanes gather the K block's scales with cp.async. Both complete
-    // the stage's `full` barrier (1 + 32 arrivals, plus the TMA bytes).
+  if (warpgroup == 0) {
+    // ------------------------------------------------------------------ producer warpgroup
+    ptx::setmaxnreg_dec<Config::kProducerRegisters>();
     PipelineState<kNumStages> pipe;
-    constexpr int kSliceRows = BLOCK_N / kMulticast;
-    constexpr int kNumScaleB = Config::kUniformWeightScale ? 1 : BLOCK_N;
-    for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
-      const TileCoord coord = scheduler.coord(unit, cta_rank);
-      const int m0 = coord.m_block * BLOCK_M;
-      const int n0 = coord.n_block * BLOCK_N;
-      for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
-        // With multicast this waits for the consumers of every CTA the B slice is sent to.
-        ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
-        if (lane == 0) {
-          // The full tile is expected: this CTA's A plus every CTA's slice of B.
-          ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
-                                         params.a_box_rows * BLOCK_K + Config::kTileBBytes);
-          ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
-                                            kb * BLOCK_K, m0);
-          uint8_t* slice = smem.tile_b(pipe.stage) + cta_rank * kSliceRows * BLOCK_K;
-          const int slice_row = n0 + cta_rank * kSliceRows;
-          if constexpr (kMulticast > 1)
-            ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
-                                                        slice_row, (1u << kMulticast) - 1);
-          else
-            ptx::cp_async_bulk_tensor_2d_load(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K, slice_row);
+    if (warp_in_group == 0) {
+      if (lane == 0) {
+        constexpr int kSliceRows = BLOCK_N / kMulticast;
+        for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
+          const TileCoord coord = scheduler.coord(unit, cta_rank);
+          for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+            // With multicast this waits for the consumers of every CTA the B slice is sent to.
+            ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+            // The full tile is expected: this CTA's A plus every CTA's slice of B.
+            ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
+                                           params.a_box_rows * BLOCK_K + Config::kTileBBytes);
+            ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
+                                              kb * BLOCK_K, coord.m_block * BLOCK_M);
+            uint8_t* slice = smem.tile_b(pipe.stage) + cta_rank * kSliceRows * BLOCK_K;
+            const int slice_row = coord.n_block * BLOCK_N + cta_rank * kSliceRows;
+            if constexpr (kMulticast > 1)
+              ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
+                                                          slice_row, (1u << kMulticast) - 1);
+            else
+              ptx::cp_async_bulk_tensor_2d_load(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
+                                                slice_row);
+          }
         }
-        // Rows past M read nothing and get scale 0: their A rows are zero anyway.
-        for (int i = lane; i < BLOCK_M; i += 32) {
-          const int row = m0 + i;
-          const bool valid = row < params.m;
-          const float* src =
-              params.scale_a + (valid ? row * params.scale_a_row_stride + kb * params.scale_a_k_stride : 0);
-          ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
+        // Stay until every stage is released: partners' consumers arrive on this CTA's barriers, which
+        // must outlive those arrivals.
+        if constexpr (kMulticast > 1) {
+          for (int s = 0; s < kNumStages; ++s, pipe.advance())
+            ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
         }
-        for (int i = lane; i < kNumScaleB; i += 32) {
-          const int col = n0 + i;
-          const bool valid = col < params.n;
-          const int64_t scale_row = Config::kWeightScale == WeightScaleKind::kPerRow ? col : col / 128;
-          const float* src =
-              params.scale_b +
-              (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
-          ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
-        }
-        ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
       }
-    }
-    // Stay until every stage is released: partners' consumers arrive on this CTA's barriers, which must
-    // outlive those arrivals.
-    if constexpr (kMulticast > 1) {
-      for (int s = 0; s < kNumStages; ++s, pipe.advance())
-        ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+    } else if (warp_in_group == 1) {
+      for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
+        const TileCoord coord = scheduler.coord(unit, cta_rank);
+        const int m0 = coord.m_block * BLOCK_M;
+        const int n0 = coord.n_block * BLOCK_N;
+        for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+          ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+          // Rows past M read nothing and get scale 0: their A rows are TMA zero fill anyway.
+          for (int i = lane; i < BLOCK_M; i += 32) {
+            const int row = m0 + i;
+            const bool valid = row < params.m;
+            const float* src =
+                params.scale_a + (valid ? row * params.scale_a_row_stride + kb * params.scale_a_k_stride : 0);
+            ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
+          }
+          constexpr int kNumScaleB = Config::kUniformWeightScale ? 1 : BLOCK_N;
+          for (int i = lane; i < kNumScaleB; i += 32) {
+            const int col = n0 + i;
+            const bool valid = col < params.n;
+            const int64_t scale_row = Config::kWeightScale == WeightScaleKind::kPerRow ? col : col / 128;
+            const float* src =
+                params.scale_b +
+                (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
+            ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
+          }
+          ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
+        }
+      }
     }
   } else {
     // ------------------------------------------------------------------ math warpgroups
-    const int math_group = warpgroup;
-    const int group_thread = threadIdx.x % 128;
+    ptx::setmaxnreg_inc<Config::kMathRegisters>();
+    const int math_group = warpgroup - 1;
+    const int math_thread = threadIdx.x - 128;
+    const int group_thread = math_thread % 128;
     // wgmma accumulator layout: this thread owns rows r and r + 8 of its warpgroup's 64, and columns
     // 8 j + 2 (lane % 4) + {0, 1} for every j < BLOCK_N / 8.
     const int row_in_group = warp_in_group * 16 + lane / 4;
@@ -228,69 +234,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const uint64_t desc_a_stage0 =
         ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(smem.tile_a(0)) + math_group * 64 * BLOCK_K);
     const uint64_t desc_b_stage0 = ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(smem.tile_b(0)));
-
-    // One K block's wgmma batch into `scratch`, from the stage `pipe` points at (which must be full).
-    // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry below
-    // 256 KB): one 64-bit add per operand.
-    auto issue_batch = [&](float(&scratch)[kNumAccum], int stage) {
-      const uint64_t desc_a = desc_a_stage0 + ((stage * Config::kTileABytes) >> 4);
-      const uint64_t desc_b = desc_b_stage0 + ((stage * Config::kTileBBytes) >> 4);
-#pragma unroll
-      for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
-      ptx::wgmma_fence();
-#pragma unroll
-      for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
-        // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
-        Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
-      }
-      ptx::wgmma_commit_group();
-    };
-
-    // The promotion of one finished batch: accum += scratch * scale_a[row] * scale_b[col]. Releases the
-    // stage once this thread no longer reads it (before the FFMAs when the scales are in registers).
-    struct RowScales {
-      float lo, hi, b;  // scale_a of rows r and r + 8; the uniform weight scale
-    };
-    auto read_row_scales = [&](int stage) {
-      const float* stage_scale_a = smem.scale_a(stage) + math_group * 64;
-      RowScales scales{stage_scale_a[row_in_group], stage_scale_a[row_in_group + 8], 0.f};
-      if constexpr (Config::kUniformWeightScale) scales.b = smem.scale_b(stage)[0];
-      return scales;
-    };
-    auto promote = [&](float(&accum)[kNumAccum], float(&scratch)[kNumAccum], RowScales scales, int stage) {
-#pragma unroll
-      for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
-      if constexpr (Config::kUniformWeightScale) {
-        release_stage(smem.empty(stage));
-        const float scale_lo = scales.lo * scales.b;
-        const float scale_hi = scales.hi * scales.b;
-#pragma unroll
-        for (int j = 0; j < BLOCK_N / 8; ++j) {
-          accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
-          accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
-          accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
-          accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
-        }
-      } else {
-        // Per-column scales are read straight from the stage (holding them would cost BLOCK_N / 4
-        // registers), so the stage is released only after the promotion.
-        const float* stage_scale_b = smem.scale_b(stage);
-#pragma unroll
-        for (int j = 0; j < BLOCK_N / 8; ++j) {
-          const float2 scale_b = *reinterpret_cast<const float2*>(stage_scale_b + 8 * j + col_in_octet);
-          accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scales.lo * scale_b.x, accum[4 * j + 0]);
-          accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scales.lo * scale_b.y, accum[4 * j + 1]);
-          accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scales.hi * scale_b.x, accum[4 * j + 2]);
-          accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scales.hi * scale_b.y, accum[4 * j + 3]);
-        }
-        release_stage(smem.empty(stage));
-      }
-    };
-
     PipelineState<kNumStages> pipe;
     float accum[kNumAccum];
-    // One scratch set: each K block's batch is waited for before the next is issued. (Two alternating
-    // sets, queueing the next batch during the promotion, measured slower: bench/NOTES.md.)
     float scratch[kNumAccum];
 #pragma unroll
     for (int i = 0; i < kNumAccum; ++i) scratch[i] = 0.f;
@@ -302,10 +247,58 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
 
       for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
         ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-        const RowScales scales = read_row_scales(pipe.stage);
-        issue_batch(scratch, pipe.stage);
+        const float* stage_scale_a = smem.scale_a(pipe.stage) + math_group * 64;
+        const float scale_a_lo = stage_scale_a[row_in_group];
+        const float scale_a_hi = stage_scale_a[row_in_group + 8];
+        const float* stage_scale_b = smem.scale_b(pipe.stage);
+        float scale_b_uniform = 0.f;
+        if constexpr (Config::kUniformWeightScale) scale_b_uniform = stage_scale_b[0];
+
+        // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry out
+        // of it below 256 KB): one 64-bit add per operand instead of rebuilding them, which took about 40
+        // instructions per K block in front of the wgmmas.
+        const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * Config::kTileABytes) >> 4);
+        const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * Config::kTileBBytes) >> 4);
+#pragma unroll
+        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+        ptx::wgmma_fence();
+#pragma unroll
+        for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
+          // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
+          Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
+        }
+        ptx::wgmma_commit_group();
+
         ptx::wgmma_wait_group<0>();
-        promote(accum, scratch, scales, pipe.stage);
+#pragma unroll
+        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+
+        if constexpr (Config::kUniformWeightScale) {
+          // This thread's reads of the stage are done: release it before the promotion so the producer
+          // can refill it meanwhile.
+          release_stage(smem.empty(pipe.stage));
+          const float scale_lo = scale_a_lo * scale_b_uniform;
+          const float scale_hi = scale_a_hi * scale_b_uniform;
+#pragma unroll
+          for (int j = 0; j < BLOCK_N / 8; ++j) {
+            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
+            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
+            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
+            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
+          }
+        } else {
+          // Per-column scales are read straight from the stage (holding them would cost BLOCK_N / 4
+          // registers), so the stage is released only after the promotion.
+#pragma unroll
+          for (int j = 0; j < BLOCK_N / 8; ++j) {
+            const float2 scale_b = *reinterpret_cast<const float2*>(stage_scale_b + 8 * j + col_in_octet);
+            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_a_lo * scale_b.x, accum[4 * j + 0]);
+            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_a_lo * scale_b.y, accum[4 * j + 1]);
+            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_a_hi * scale_b.x, accum[4 * j + 2]);
+            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_a_hi * scale_b.y, accum[4 * j + 3]);
+          }
+          release_stage(smem.empty(pipe.stage));
+        }
       }
 
       // ---------------------------------------------------------------- epilogue

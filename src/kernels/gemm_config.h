@@ -39,13 +39,7 @@ struct GemmConfig {
   static constexpr int kOutStripCols = kOutStripBytes / static_cast<int>(sizeof(OutT));
 
   static constexpr int kNumMathWarpgroups = BLOCK_M / 64;
-
-  // Registers: every thread holds BLOCK_N / 2 accumulators plus a scratch set of the same size for the
-  // wgmma results. ptxas caps a thread at 168 registers when an SM sub-partition hosts three warps (two
-  // math warpgroups and the producer warp) and at 255 with two; ~24 go to addresses and scales.
-  static_assert(BLOCK_N <= (BLOCK_M >= 128 ? 128 : 224), "accumulators and scratch must fit registers");
-  static constexpr int kNumMathThreads = 128 * kNumMathWarpgroups;
-  static constexpr int kNumThreads = kNumMathThreads + 32;  // math warpgroups, then one producer warp
+  static constexpr int kNumThreads = 128 * (1 + kNumMathWarpgroups);  // producer warpgroup first
   // A tile spanning no 128-column boundary of the weight uses one scale for all its columns.
   static constexpr bool kUniformWeightScale =
       kWeightScale == WeightScaleKind::kPerBlock && 128 % BLOCK_N == 0;
@@ -76,6 +70,10 @@ struct GemmConfig {
   static constexpr int kReleasesPerMathWarp = 32;
 
   static constexpr int kSmemBytes = kAlignSlack + kOutBytes + kNumStages * kStageBytes + 16 * kNumStages;
+
+  // Register split (setmaxnreg): the producer needs few, the math warpgroups hold two accumulator sets.
+  static constexpr uint32_t kProducerRegisters = 40;
+  static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 2 ? 232 : 240;
 };
 
 // Run-time arguments of one GEMM launch (the tensor maps travel separately as __grid_constant__).

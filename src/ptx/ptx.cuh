@@ -192,11 +192,6 @@ __device__ __forceinline__ void setmaxnreg_dec() {
   asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kRegisters));
 }
 
-// Arrives on named barrier `id` without waiting (the producer side of a bar.sync on the same id).
-__device__ __forceinline__ void bar_arrive(uint32_t id, uint32_t num_threads) {
-  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(num_threads) : "memory");
-}
-
 // Named barrier over `num_threads` threads (a multiple of 32); id 0 is __syncthreads'.
 __device__ __forceinline__ void bar_sync(uint32_t id, uint32_t num_threads) {
   asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(num_threads) : "memory");
