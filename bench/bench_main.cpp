@@ -1,5 +1,7 @@
 // blockgemm-bench: times blockgemm::fp8_blockscale_gemm_sm90 against cuBLASLt block-scaled fp8 and
-// cuBLAS bf16 on the same inputs, after checking every backend against the CPU reference.
+// cuBLAS bf16 on the same inputs, after checking every backend against the CPU reference. Optionally
+// also the bf16-operand paths of the same call (--paths) and the GPU quantizers against the device's
+// copy bandwidth (--quantizers).
 //
 // Method (the one behind /work/shared/reference/anchors_h100.md, so numbers compare):
 //   - randn-like inputs, 1x128 per-token-group input scales, 128x128 (or 1x128) weight scales;
@@ -9,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
 #include <cmath>
@@ -31,6 +34,7 @@
 
 #include "baselines.h"
 #include "blockgemm/blockgemm.h"
+#include "blockgemm/quantize.h"
 #include "blockgemm/reference.h"
 #include "blockgemm/tensor.h"
 #include "timing.h"
@@ -49,6 +53,9 @@ constexpr int kMaxRotationSets = 2000;
 constexpr std::size_t kWorkspaceBytes = std::size_t{32} << 20;
 constexpr std::size_t kDeviceAlignment = 256;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// The copy that sets the quantizers' bandwidth yardstick: far past L2, long enough (~1 ms) that launch
+// and event overheads vanish.
+constexpr std::size_t kCopyBytes = std::size_t{1} << 30;
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -64,8 +71,25 @@ struct Shape {
   int64_t m = 0, n = 0, k = 0;
 };
 
+// Which operand dtypes of fp8_blockscale_gemm_sm90 are measured. fp8 x fp8 always is: it is the
+// main table and the denominator of the other paths' ratios.
+struct Paths {
+  bool bf16_fp8 = false;   // bf16 input (quantized inside, 1x128), fp8 weight with its scales
+  bool bf16_bf16 = false;  // bf16 input and bf16 weight (quantized inside, 1x128 and 128x128)
+  bool any_bf16() const { return bf16_fp8 || bf16_bf16; }
+};
+
+struct QuantizerCase {
+  bool per_block = false;  // per_block_cast_to_fp8, else per_token_cast_to_fp8
+  int64_t rows = 0, cols = 0;
+};
+
 struct Options {
+  bool run_gemm = true;
+  bool run_quantizers = false;
   std::vector<Shape> shapes;
+  Paths paths;
+  std::vector<QuantizerCase> quantizer_cases;
   DType out_dtype = DType::kBFloat16;
   WeightScaleLayout weight_scale = WeightScaleLayout::kBlock128x128;
   std::string json_path;
@@ -79,10 +103,16 @@ const std::vector<std::pair<int64_t, int64_t>> kDeepSeekNK = {
     {2112, 7168}, {576, 7168}, {24576, 1536}, {32768, 512}, {7168, 16384}, {4096, 7168}, {7168, 2048}};
 const std::vector<int64_t> kDeepSeekM = {1, 16, 64, 128, 512, 4096};
 
+// Activations of a prefill batch, a large prefill and a decode step (per token, (M, K)), and the two
+// weights a bf16 checkpoint would quantize (per block, (N, K)).
+const std::vector<QuantizerCase> kDefaultQuantizerCases = {
+    {false, 4096, 7168}, {false, 16384, 7168}, {false, 128, 7168}, {true, 7168, 16384}, {true, 2112, 7168}};
+
 const char* kUsage =
     "usage: blockgemm-bench [--suite deepseek] [--shape M,N,K]... [--m-list M1,M2,...]\n"
     "                       [--out-dtype bf16|fp16|fp32] [--weight-scale block|token] [--json PATH]\n"
-    "                       [--no-baselines] [--check-rows R] [--seed S]\n"
+    "                       [--no-baselines] [--check-rows R] [--seed S] [--paths LIST]\n"
+    "                       [--quantizers] [--quant-token M,K]... [--quant-block N,K]...\n"
     "  --suite deepseek   DeepSeek-V3 projections (N,K) x M in {1,16,64,128,512,4096} (the default)\n"
     "  --shape M,N,K      one problem; repeatable; replaces the suite\n"
     "  --m-list ...       the M values crossed with the suite's (N,K) (not with --shape)\n"
@@ -91,7 +121,18 @@ const char* kUsage =
     "  --json PATH        also write every row, the device and the summaries as JSON\n"
     "  --no-baselines     time blockgemm only\n"
     "  --check-rows R     output rows compared with the CPU reference (default 64, 0 = all)\n"
-    "exit status: 0 all checks of blockgemm passed, 1 a check failed, 2 usage, 3 fatal error\n";
+    "  --seed S           seed of the random operands\n"
+    "  --paths LIST       comma list of fp8, bf16-fp8, bf16-bf16 (default fp8): also time the call with\n"
+    "                     a bf16 input (bf16-fp8) or bf16 input and weight (bf16-bf16), quantized inside\n"
+    "                     into a preallocated workspace; fp8 always runs (the ratios' denominator)\n"
+    "  --quantizers       time per_token_cast_to_fp8 (M,K) in {(4096,7168), (16384,7168), (128,7168)} and\n"
+    "                     per_block_cast_to_fp8 (N,K) in {(7168,16384), (2112,7168)} against a 1 GiB\n"
+    "                     device-to-device copy; alone (or with only --json/--seed/--quant-*) it runs\n"
+    "                     nothing else\n"
+    "  --quant-token M,K  a per-token quantizer size; repeatable; with --quant-block replaces the defaults\n"
+    "  --quant-block N,K  a per-block quantizer size; repeatable; implies --quantizers\n"
+    "exit status: 0 all checks of blockgemm passed (every path, every quantizer), 1 a check failed,\n"
+    "             2 usage, 3 fatal error\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "blockgemm-bench: %s\n%s", message.c_str(), kUsage);
@@ -121,6 +162,10 @@ Options parse_options(int argc, char** argv) {
   Options options;
   std::vector<Shape> explicit_shapes;
   std::optional<std::vector<int64_t>> m_list;
+  // Any option that only means something for the GEMM table keeps the GEMMs running beside
+  // --quantizers; --json and --seed serve both.
+  bool gemm_option_given = false;
+  std::vector<QuantizerCase> quantizer_cases;
   auto value_of = [&](int& i) -> std::string {
     if (i + 1 >= argc) usage_error(std::string(argv[i]) + " needs a value");
     return argv[++i];
@@ -131,15 +176,19 @@ Options parse_options(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       std::exit(0);
     } else if (arg == "--suite") {
+      gemm_option_given = true;
       const std::string suite = value_of(i);
       if (suite != "deepseek") usage_error("unknown suite '" + suite + "' (only 'deepseek')");
     } else if (arg == "--shape") {
+      gemm_option_given = true;
       const std::vector<int64_t> mnk = parse_list(value_of(i), "shape");
       if (mnk.size() != 3) usage_error("--shape wants M,N,K");
       explicit_shapes.push_back({mnk[0], mnk[1], mnk[2]});
     } else if (arg == "--m-list") {
+      gemm_option_given = true;
       m_list = parse_list(value_of(i), "M list");
     } else if (arg == "--out-dtype") {
+      gemm_option_given = true;
       const std::string dtype = value_of(i);
       if (dtype == "bf16") {
         options.out_dtype = DType::kBFloat16;
@@ -151,6 +200,7 @@ Options parse_options(int argc, char** argv) {
         usage_error("unknown --out-dtype '" + dtype + "'");
       }
     } else if (arg == "--weight-scale") {
+      gemm_option_given = true;
       const std::string kind = value_of(i);
       if (kind == "block") {
         options.weight_scale = WeightScaleLayout::kBlock128x128;
@@ -162,16 +212,48 @@ Options parse_options(int argc, char** argv) {
     } else if (arg == "--json") {
       options.json_path = value_of(i);
     } else if (arg == "--no-baselines") {
+      gemm_option_given = true;
       options.run_baselines = false;
     } else if (arg == "--check-rows") {
+      gemm_option_given = true;
       const std::string rows = value_of(i);
       options.check_rows = rows == "0" ? 0 : parse_positive(rows, "--check-rows");
     } else if (arg == "--seed") {
       options.seed = static_cast<uint64_t>(parse_positive(value_of(i), "--seed"));
+    } else if (arg == "--paths") {
+      gemm_option_given = true;
+      std::stringstream list(value_of(i));
+      std::string path;
+      bool any = false;
+      while (std::getline(list, path, ',')) {
+        any = true;
+        if (path == "fp8") {
+          // Always measured; accepted so that the full list can be spelled out.
+        } else if (path == "bf16-fp8") {
+          options.paths.bf16_fp8 = true;
+        } else if (path == "bf16-bf16") {
+          options.paths.bf16_bf16 = true;
+        } else {
+          usage_error("unknown path '" + path + "' in --paths (want fp8, bf16-fp8, bf16-bf16)");
+        }
+      }
+      if (!any) usage_error("empty --paths");
+    } else if (arg == "--quantizers") {
+      options.run_quantizers = true;
+    } else if (arg == "--quant-token" || arg == "--quant-block") {
+      const std::vector<int64_t> size = parse_list(value_of(i), arg.c_str());
+      if (size.size() != 2) usage_error(arg + " wants two sizes, rows,cols");
+      quantizer_cases.push_back({arg == "--quant-block", size[0], size[1]});
+      options.run_quantizers = true;
     } else {
       usage_error("unknown argument '" + arg + "'");
     }
   }
+  options.run_gemm = !options.run_quantizers || gemm_option_given;
+  if (options.run_quantizers) {
+    options.quantizer_cases = quantizer_cases.empty() ? kDefaultQuantizerCases : quantizer_cases;
+  }
+  if (!options.run_gemm) return options;
   if (!explicit_shapes.empty()) {
     if (m_list) usage_error("--m-list applies to the suite; give M in each --shape instead");
     options.shapes = explicit_shapes;
@@ -269,6 +351,24 @@ std::vector<float> random_bf16_exact(int64_t rows, int64_t cols, uint64_t stream
   return values;
 }
 
+// `values` as bf16 bits, rounded with the reference's float_to_bf16: the operands of the bf16 paths. The
+// values are bf16-exact already (random_bf16_exact), so the bits decode to exactly `values`, and the fp8
+// operands this file quantizes from `values` are therefore the reference quantization of these bf16
+// operands: one CPU reference serves the fp8 and the bf16 paths. The check guards that invariant
+// should the generator ever change.
+std::vector<uint16_t> bf16_bits_of(const std::vector<float>& values) {
+  std::vector<uint16_t> bits(values.size());
+  std::atomic<bool> exact{true};
+  parallel_for(static_cast<int64_t>(values.size()), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      bits[i] = ref::float_to_bf16(values[i]);
+      if (ref::bf16_to_float(bits[i]) != values[i]) exact.store(false, std::memory_order_relaxed);
+    }
+  });
+  if (!exact.load()) throw std::runtime_error("random operand values are not bf16-exact");
+  return bits;
+}
+
 const std::array<float, 256>& fp8_decode_table() {
   static const std::array<float, 256> table = [] {
     std::array<float, 256> decoded{};
@@ -330,10 +430,18 @@ struct HostWeight {
   int64_t scale_rows = 0;
   int64_t scale_ld = 0;
   std::vector<uint16_t> bf16;  // dequantized; empty without baselines
+  // The bf16-bf16 path's weight: the random values themselves in bf16 (not dequantized), and their
+  // 128x128 quantization, the one the library applies inside (empty unless that path runs and the
+  // layout is per-row: for block scales `quantized` is that very quantization).
+  std::vector<uint16_t> bf16_data;
+  ref::Quantized block_quantized;
+  const ref::Quantized& bf16_data_reference() const {
+    return layout == WeightScaleLayout::kBlock128x128 ? quantized : block_quantized;
+  }
 };
 
 std::shared_ptr<const HostWeight> make_host_weight(int64_t n, int64_t k, WeightScaleLayout layout,
-                                                   bool with_bf16, uint64_t seed) {
+                                                   bool with_bf16, bool with_bf16_data, uint64_t seed) {
   auto weight = std::make_shared<HostWeight>();
   weight->n = n;
   weight->k = k;
@@ -346,6 +454,12 @@ std::shared_ptr<const HostWeight> make_host_weight(int64_t n, int64_t k, WeightS
     weight->quantized = layout == WeightScaleLayout::kBlock128x128
                             ? ref::per_block_cast_to_fp8(values.data(), n, k)
                             : ref::per_token_cast_to_fp8(values.data(), n, k);
+    if (with_bf16_data) {
+      weight->bf16_data = bf16_bits_of(values);
+      if (layout != WeightScaleLayout::kBlock128x128) {
+        weight->block_quantized = ref::per_block_cast_to_fp8(values.data(), n, k);
+      }
+    }
   }
   weight->scale_rows = layout == WeightScaleLayout::kBlock128x128 ? ceil_div(n, kGroup) : n;
   weight->scale_ld = blockgemm_bench::lt_weight_scale_ld(n, k, layout);
@@ -368,10 +482,12 @@ struct HostProblem {
   ref::Quantized input;                   // (M, K) fp8, scales (M, K/128) row-major
   std::vector<float> input_scale_device;  // column-major, ld lt_input_scale_ld(M)
   std::vector<uint16_t> input_bf16;       // dequantized; empty without baselines
+  // The bf16-input paths' input: the random values themselves in bf16 (empty unless such a path runs).
+  std::vector<uint16_t> input_bf16_data;
 };
 
 HostProblem make_host_problem(const Shape& shape, std::shared_ptr<const HostWeight> weight, bool with_bf16,
-                              uint64_t seed) {
+                              bool with_bf16_data, uint64_t seed) {
   HostProblem problem;
   problem.shape = shape;
   problem.k_groups = ceil_div(shape.k, kGroup);
@@ -382,6 +498,7 @@ HostProblem make_host_problem(const Shape& shape, std::shared_ptr<const HostWeig
                                                              static_cast<uint64_t>(shape.k) + 0x1234567u));
     const std::vector<float> values = random_bf16_exact(shape.m, shape.k, input_seed);
     problem.input = ref::per_token_cast_to_fp8(values.data(), shape.m, shape.k);
+    if (with_bf16_data) problem.input_bf16_data = bf16_bits_of(values);
   }
   if (problem.input.scale_rows != shape.m || problem.input.scale_cols != problem.k_groups) {
     throw std::runtime_error("the reference per_token_cast_to_fp8 returned an unexpected scale shape");
@@ -404,8 +521,10 @@ std::vector<int64_t> rows_to_check(int64_t m, int64_t wanted) {
   return rows;
 }
 
-// Double-precision out[rows][:] for the chosen rows, as a compact (rows.size(), N) matrix.
-std::vector<double> reference_rows(const HostProblem& problem, const std::vector<int64_t>& rows) {
+// Double-precision out[rows][:] for the chosen rows, as a compact (rows.size(), N) matrix, against
+// `weight` (the problem's fp8 weight, or the 128x128 quantization of its bf16 one).
+std::vector<double> reference_rows(const HostProblem& problem, const ref::Quantized& weight,
+                                   bool per_row_weight_scale, const std::vector<int64_t>& rows) {
   const int64_t k = problem.shape.k;
   const int64_t kg = problem.k_groups;
   const auto count = static_cast<int64_t>(rows.size());
@@ -418,10 +537,8 @@ std::vector<double> reference_rows(const HostProblem& problem, const std::vector
                 static_cast<std::size_t>(kg) * sizeof(float));
   }
   std::vector<double> out(static_cast<std::size_t>(count * problem.shape.n));
-  ref::blockscale_gemm(input_rows.data(), scale_rows.data(), problem.weight->quantized.values.data(),
-                       problem.weight->quantized.scales.data(),
-                       problem.weight->layout == WeightScaleLayout::kPerRow1x128, count, problem.shape.n, k,
-                       out.data());
+  ref::blockscale_gemm(input_rows.data(), scale_rows.data(), weight.values.data(), weight.scales.data(),
+                       per_row_weight_scale, count, problem.shape.n, k, out.data());
   return out;
 }
 
@@ -455,13 +572,20 @@ struct SetPointers {
   void* input_bf16;
   void* weight_bf16;
   void* out_bf16;
+  void* input_bf16_data;  // null unless a bf16 path runs
+  void* weight_bf16_data;  // null unless the bf16-bf16 path runs
+  void* out_bf16_fp8;
+  void* out_bf16_bf16;
 };
 
 // Every set holds all operands and outputs of all backends at distinct addresses; the sets are
 // copies of set 0 (same content, different addresses: all the cache needs).
+// The set count is sized by the fp8 call's bytes, so adding the bf16 paths leaves the fp8 measurement
+// as it was; the bf16 calls read more bytes per set (bf16 operands are twice as wide), so they too rotate
+// over more than the target.
 class OperandSets {
  public:
-  OperandSets(const HostProblem& problem, DType out_dtype, bool with_baselines) {
+  OperandSets(const HostProblem& problem, DType out_dtype, bool with_baselines, const Paths& paths) {
     const Shape& s = problem.shape;
     std::size_t cursor = 0;
     auto reserve = [&cursor](std::size_t bytes) {
@@ -481,7 +605,14 @@ class OperandSets {
       offsets_.weight_bf16 = reserve(problem.weight->bf16.size() * sizeof(uint16_t));
       offsets_.out_bf16 = reserve(static_cast<std::size_t>(s.m * s.n) * sizeof(uint16_t));
     }
+    if (paths.any_bf16()) offsets_.input_bf16_data = reserve(problem.input_bf16_data.size() * sizeof(uint16_t));
+    if (paths.bf16_fp8) offsets_.out_bf16_fp8 = reserve(out_bytes);
+    if (paths.bf16_bf16) {
+      offsets_.weight_bf16_data = reserve(problem.weight->bf16_data.size() * sizeof(uint16_t));
+      offsets_.out_bf16_bf16 = reserve(out_bytes);
+    }
     with_baselines_ = with_baselines;
+    paths_ = paths;
     set_stride_ = align_up(cursor, kDeviceAlignment);
     rotated_bytes_per_set_ =
         problem.input.values.size() + problem.weight->quantized.values.size() +
@@ -506,6 +637,14 @@ class OperandSets {
       upload(first.input_bf16, problem.input_bf16.data(), problem.input_bf16.size() * sizeof(uint16_t));
       upload(first.weight_bf16, problem.weight->bf16.data(), problem.weight->bf16.size() * sizeof(uint16_t));
     }
+    if (paths.any_bf16()) {
+      upload(first.input_bf16_data, problem.input_bf16_data.data(),
+             problem.input_bf16_data.size() * sizeof(uint16_t));
+    }
+    if (paths.bf16_bf16) {
+      upload(first.weight_bf16_data, problem.weight->bf16_data.data(),
+             problem.weight->bf16_data.size() * sizeof(uint16_t));
+    }
     for (int set = 1; set < num_sets_; ++set) {
       BENCH_CHECK_CUDA(cudaMemcpy(storage_->bytes() + set_stride_ * static_cast<std::size_t>(set),
                                   storage_->bytes(), set_stride_, cudaMemcpyDeviceToDevice));
@@ -529,6 +668,12 @@ class OperandSets {
       p.weight_bf16 = base + offsets_.weight_bf16;
       p.out_bf16 = base + offsets_.out_bf16;
     }
+    if (paths_.any_bf16()) p.input_bf16_data = base + offsets_.input_bf16_data;
+    if (paths_.bf16_fp8) p.out_bf16_fp8 = base + offsets_.out_bf16_fp8;
+    if (paths_.bf16_bf16) {
+      p.weight_bf16_data = base + offsets_.weight_bf16_data;
+      p.out_bf16_bf16 = base + offsets_.out_bf16_bf16;
+    }
     return p;
   }
   int num_sets() const { return num_sets_; }
@@ -541,9 +686,11 @@ class OperandSets {
 
   struct Offsets {
     std::size_t input_fp8 = 0, weight_fp8 = 0, input_scale = 0, weight_scale = 0, out_ours = 0, out_lt = 0,
-                input_bf16 = 0, weight_bf16 = 0, out_bf16 = 0;
+                input_bf16 = 0, weight_bf16 = 0, out_bf16 = 0, input_bf16_data = 0, weight_bf16_data = 0,
+                out_bf16_fp8 = 0, out_bf16_bf16 = 0;
   } offsets_;
   bool with_baselines_ = false;
+  Paths paths_;
   std::size_t set_stride_ = 0;
   std::size_t rotated_bytes_per_set_ = 0;
   int num_sets_ = 0;

@@ -8,6 +8,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -15,19 +16,35 @@
 
 namespace blockgemm {
 
+// Device memory the caller lends for quantizing bf16 operands (see fp8_blockscale_gemm_sm90_workspace_bytes).
+struct Workspace {
+  void* data = nullptr;  // 256-byte aligned, on the operands' device
+  std::size_t bytes = 0;
+};
+
+// Bytes of workspace a call with these operands needs: 0 for fp8 x fp8; for a bf16 input its fp8 copy and
+// scales; for a bf16 weight its fp8 copy and block scales.
+std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(const TensorView& input, const TensorView& weight);
+
 // Computes out = input . weight^T on `stream`. No allocation, no host synchronisation: safe inside CUDA
 // graph capture.
-//   input   (M, K)  fp8 e4m3, row-major (row stride >= K)
-//   weight  (N, K)  fp8 e4m3, row-major (row stride >= K)
-//   input_scale  (M, K/128) fp32, row-major (stride (>= K/128, 1)) or column-major (stride (1, >= M))
-//   weight_scale (ceil(N/128), K/128) or (N, K/128) fp32, row- or column-major likewise
+//   input   (M, K)  fp8 e4m3 or bf16, row-major (row stride >= K)
+//   weight  (N, K)  fp8 e4m3 or bf16, row-major (row stride >= K); fp8 input needs an fp8 weight
+//   input_scale  (M, K/128) fp32, row-major (stride (>= K/128, 1)) or column-major (stride (1, >= M));
+//                required for fp8 input, None for bf16 input (quantized inside, 1x128 groups)
+//   weight_scale (ceil(N/128), K/128) or (N, K/128) fp32, row- or column-major likewise; required for fp8
+//                weight, None for bf16 weight (quantized inside, 128x128 blocks)
 //   out     (M, N)  bf16, fp16 or fp32, row-major (row stride >= N)
 //   out_dtype, when given, must equal out's dtype.
+// bf16 operands are quantized into `workspace`, or, when none is given, into a buffer the library keeps
+// per device; that one grows on first use of a larger problem, which cannot happen during CUDA graph
+// capture (run the shape once before capturing, or pass a workspace).
 // Throws blockgemm::Error naming the argument, the expected and the given value on any bad input.
 void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
                               const std::optional<TensorView>& input_scale,
                               const std::optional<TensorView>& weight_scale, const TensorView& out,
-                              std::optional<DType> out_dtype = std::nullopt, cudaStream_t stream = nullptr);
+                              std::optional<DType> out_dtype = std::nullopt, cudaStream_t stream = nullptr,
+                              std::optional<Workspace> workspace = std::nullopt);
 
 // Convenience form: allocates `out` (out_dtype, default bf16) on the input's device and returns it.
 // Allocates, so keep it out of captured graphs and hot loops.

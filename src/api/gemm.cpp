@@ -3,12 +3,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 
 #include "api/validate.h"
+#include "api/workspace.h"
+#include "blockgemm/quantize.h"
 #include "blockgemm/blockgemm.h"
 #include "heuristics/heuristics.h"
 #include "kernels/launch.h"
@@ -70,17 +73,81 @@ heuristics::GemmPlan make_plan(int64_t m, int64_t n, int64_t k, const heuristics
   return plan;
 }
 
+api::QuantizedLayout quantized_layout(const kernels::Fp8GemmArgs& args) {
+  return {args.m, args.n, args.k, args.quantize_input, args.quantize_weight};
+}
+
+// Quantizes the bf16 operands into `workspace` and points `args` at the fp8 copies and their scales:
+// the input per 1x128 group (scales column-major, the layout the kernel reads coalesced), the weight per
+// 128x128 block.
+void quantize_operands(const TensorView& input, const TensorView& weight, kernels::Fp8GemmArgs& args,
+                       void* workspace, cudaStream_t stream) {
+  const api::QuantizedLayout layout = quantized_layout(args);
+  auto* base = static_cast<uint8_t*>(workspace);
+  const int64_t k_groups = args.k / 128;
+  const int device = input.device;
+  if (args.quantize_input) {
+    auto* values = base + layout.input_values_offset();
+    auto* scales = reinterpret_cast<float*>(base + layout.input_scales_offset());
+    per_token_cast_to_fp8(input, TensorView::matrix(values, DType::kFloat8E4M3, args.m, args.k, device),
+                          TensorView::strided(scales, DType::kFloat32, args.m, k_groups, 1, layout.input_scale_ld(),
+                                              device),
+                          stream);
+    args.a = values;
+    args.a_row_stride = args.k;
+    args.scale_a = scales;
+    args.scale_a_row_stride = 1;
+    args.scale_a_k_stride = layout.input_scale_ld();
+  }
+  if (args.quantize_weight) {
+    auto* values = base + layout.weight_values_offset();
+    auto* scales = reinterpret_cast<float*>(base + layout.weight_scales_offset());
+    const int64_t n_blocks = (args.n + 127) / 128;
+    per_block_cast_to_fp8(weight, TensorView::matrix(values, DType::kFloat8E4M3, args.n, args.k, device),
+                          TensorView::matrix(scales, DType::kFloat32, n_blocks, k_groups, device), stream);
+    args.b = values;
+    args.b_row_stride = args.k;
+    args.scale_b = scales;
+    args.scale_b_row_stride = k_groups;
+    args.scale_b_k_stride = 1;
+    args.per_row_weight_scale = false;
+  }
+}
+
 }  // namespace
+
+std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(const TensorView& input, const TensorView& weight) {
+  const bool quantize_input = input.dtype == DType::kBFloat16;
+  const bool quantize_weight = weight.dtype == DType::kBFloat16;
+  if (!quantize_input && !quantize_weight) return 0;
+  const api::QuantizedLayout layout{input.rows(), weight.rows(), input.cols(), quantize_input, quantize_weight};
+  return layout.bytes();
+}
 
 void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
                               const std::optional<TensorView>& input_scale,
                               const std::optional<TensorView>& weight_scale, const TensorView& out,
-                              std::optional<DType> out_dtype, cudaStream_t stream) {
-  const kernels::Fp8GemmArgs args =
-      api::validate_gemm_args(input, weight, input_scale, weight_scale, out, out_dtype);
+                              std::optional<DType> out_dtype, cudaStream_t stream,
+                              std::optional<Workspace> workspace) {
+  kernels::Fp8GemmArgs args = api::validate_gemm_args(input, weight, input_scale, weight_scale, out, out_dtype);
+  if (args.quantize_input || args.quantize_weight) {
+    const std::size_t needed = quantized_layout(args).bytes();
+    if (workspace && workspace->bytes < needed)
+      throw Error(Error::Kind::kInvalidArgument, "fp8_blockscale_gemm_sm90: workspace: expected at least " +
+                                                     std::to_string(needed) + " bytes, got " +
+                                                     std::to_string(workspace->bytes));
+    if (workspace && reinterpret_cast<uintptr_t>(workspace->data) % api::kWorkspaceAlignment != 0)
+      throw Error(Error::Kind::kInvalidArgument,
+                  "fp8_blockscale_gemm_sm90: workspace: expected a 256-byte aligned pointer, got an unaligned one");
+  }
   api::require_hopper(input.device);
   require_current_device(input.device);
   if (args.m == 0) return;
+  if (args.quantize_input || args.quantize_weight) {
+    void* scratch = workspace ? workspace->data
+                              : api::internal_workspace(input.device, quantized_layout(args).bytes(), stream);
+    quantize_operands(input, weight, args, scratch, stream);
+  }
   const heuristics::GemmPlan plan = make_plan(args.m, args.n, args.k, device_model(input.device));
   kernels::launch_fp8_gemm(plan, args, stream);
 }

@@ -114,10 +114,6 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
     fail("input_scale", "None for bfloat16 input (it is quantized inside)", "a tensor");
   if (!weight_fp8 && weight_scale)
     fail("weight_scale", "None for bfloat16 weight (it is quantized inside)", "a tensor");
-  if (!input_fp8 || !weight_fp8)
-    fail("input.dtype/weight.dtype", "float8_e4m3 x float8_e4m3 (the bf16 paths are not implemented yet)",
-         std::string(dtype_name(input.dtype)) + " x " + dtype_name(weight.dtype),
-         Error::Kind::kNotImplemented);
 
   const int64_t m = input.rows(), k = input.cols(), n = weight.rows();
   if (weight.cols() != k)
@@ -139,43 +135,48 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   if (out.rows() != m || out.cols() != n)
     fail("out", "shape (" + std::to_string(m) + ", " + std::to_string(n) + ")", shape_str(out));
 
-  // scales
-  if (!input_scale) fail("input_scale", "an fp32 (M, K/128) tensor for fp8 input", "None");
-  if (!weight_scale) fail("weight_scale", "an fp32 tensor for fp8 weight", "None");
-  require_matrix("input_scale", *input_scale);
-  require_matrix("weight_scale", *weight_scale);
-  if (input_scale->dtype != DType::kFloat32)
-    fail("input_scale.dtype", "float32", dtype_name(input_scale->dtype));
-  if (weight_scale->dtype != DType::kFloat32)
-    fail("weight_scale.dtype", "float32", dtype_name(weight_scale->dtype));
+  // scales: required for fp8 operands, absent (checked above) for bf16 ones
   const int64_t k_groups = k / kGroupK;
-  if (input_scale->rows() != m || input_scale->cols() != k_groups)
-    fail("input_scale", "shape (" + std::to_string(m) + ", " + std::to_string(k_groups) + ")",
-         shape_str(*input_scale));
   const int64_t n_blocks = (n + 127) / 128;
-  const bool per_block = weight_scale->rows() == n_blocks && weight_scale->cols() == k_groups;
-  const bool per_row = weight_scale->rows() == n && weight_scale->cols() == k_groups;
-  if (!per_block && !per_row)
-    fail("weight_scale",
-         "shape (" + std::to_string(n_blocks) + ", " + std::to_string(k_groups) +
-             ") for 128x128 blocks or (" + std::to_string(n) + ", " + std::to_string(k_groups) +
-             ") for 1x128 row groups",
-         shape_str(*weight_scale));
+  bool per_row = false;
+  if (input_fp8) {
+    if (!input_scale) fail("input_scale", "an fp32 (M, K/128) tensor for fp8 input", "None");
+    require_matrix("input_scale", *input_scale);
+    if (input_scale->dtype != DType::kFloat32)
+      fail("input_scale.dtype", "float32", dtype_name(input_scale->dtype));
+    if (input_scale->rows() != m || input_scale->cols() != k_groups)
+      fail("input_scale", "shape (" + std::to_string(m) + ", " + std::to_string(k_groups) + ")",
+           shape_str(*input_scale));
+  }
+  if (weight_fp8) {
+    if (!weight_scale) fail("weight_scale", "an fp32 tensor for fp8 weight", "None");
+    require_matrix("weight_scale", *weight_scale);
+    if (weight_scale->dtype != DType::kFloat32)
+      fail("weight_scale.dtype", "float32", dtype_name(weight_scale->dtype));
+    const bool per_block = weight_scale->rows() == n_blocks && weight_scale->cols() == k_groups;
+    per_row = weight_scale->rows() == n && weight_scale->cols() == k_groups;
+    if (!per_block && !per_row)
+      fail("weight_scale",
+           "shape (" + std::to_string(n_blocks) + ", " + std::to_string(k_groups) +
+               ") for 128x128 blocks or (" + std::to_string(n) + ", " + std::to_string(k_groups) +
+               ") for 1x128 row groups",
+           shape_str(*weight_scale));
+  }
 
   // devices: everything on the input's GPU
   if (input.device == TensorView::kHostDevice) fail("input.device", "a CUDA device", "host memory");
   const int device = input.device;
   require_device("weight", weight, device);
   require_device("out", out, device);
-  require_device("input_scale", *input_scale, device);
-  require_device("weight_scale", *weight_scale, device);
+  if (input_scale) require_device("input_scale", *input_scale, device);
+  if (weight_scale) require_device("weight_scale", *weight_scale, device);
 
   // layouts and alignment
   require_row_major_operand("input", input, k);
   require_row_major_operand("weight", weight, k);
   require_row_major_operand("out", out, n);
-  const ScaleLayout a_layout = scale_layout("input_scale", *input_scale);
-  const ScaleLayout b_layout = scale_layout("weight_scale", *weight_scale);
+  const ScaleLayout a_layout = input_scale ? scale_layout("input_scale", *input_scale) : ScaleLayout{0, 0};
+  const ScaleLayout b_layout = weight_scale ? scale_layout("weight_scale", *weight_scale) : ScaleLayout{0, 0};
 
   // out must not overlap what the kernel reads while it writes.
   auto byte_span = [](const TensorView& t) {
@@ -185,12 +186,13 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   };
   if (out.numel() > 0) {
     const auto o = byte_span(out);
-    const std::pair<const char*, const TensorView*> inputs[] = {{"input", &input},
-                                                                {"weight", &weight},
-                                                                {"input_scale", &*input_scale},
-                                                                {"weight_scale", &*weight_scale}};
+    const std::pair<const char*, const TensorView*> inputs[] = {
+        {"input", &input},
+        {"weight", &weight},
+        {"input_scale", input_scale ? &*input_scale : nullptr},
+        {"weight_scale", weight_scale ? &*weight_scale : nullptr}};
     for (const auto& [name, t] : inputs) {
-      if (t->numel() == 0) continue;
+      if (t == nullptr || t->numel() == 0) continue;
       const auto r = byte_span(*t);
       if (o.first < r.second && r.first < o.second)
         fail("out", std::string("memory disjoint from ") + name, "overlapping buffers");
@@ -205,10 +207,12 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   args.a_row_stride = m > 1 ? input.strides[0] : k;
   args.b = weight.data;
   args.b_row_stride = n > 1 ? weight.strides[0] : k;
-  args.scale_a = static_cast<const float*>(input_scale->data);
+  args.quantize_input = !input_fp8;
+  args.quantize_weight = !weight_fp8;
+  args.scale_a = input_scale ? static_cast<const float*>(input_scale->data) : nullptr;
   args.scale_a_row_stride = a_layout.row_stride;
   args.scale_a_k_stride = a_layout.k_stride;
-  args.scale_b = static_cast<const float*>(weight_scale->data);
+  args.scale_b = weight_scale ? static_cast<const float*>(weight_scale->data) : nullptr;
   args.scale_b_row_stride = b_layout.row_stride;
   args.scale_b_k_stride = b_layout.k_stride;
   args.per_row_weight_scale = per_row;

@@ -8,8 +8,8 @@
 
 namespace blockgemm::api {
 
-// Checks every argument (dtypes, ranks, shapes, strides, scales, alignment, devices; not the device's
-// architecture) and returns the kernel arguments. Throws Error(kInvalidArgument or kNotImplemented) with a
+// Checks every argument (dtype combination, ranks, shapes, strides, scales, alignment, devices; not the
+// device's architecture) and returns the kernel arguments, with bf16 operands flagged for quantization. Throws Error(kInvalidArgument or kNotImplemented) with a
 // message naming the argument, the expected and the actual value.
 kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorView& weight,
                                         const std::optional<TensorView>& input_scale,

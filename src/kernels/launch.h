@@ -10,13 +10,16 @@
 
 namespace blockgemm::kernels {
 
-// A validated FP8 x FP8 problem. Strides are in elements.
+// A validated problem. Strides are in elements. The kernel takes fp8 operands only: a bf16 operand
+// (quantize_input / quantize_weight) is first quantized into a workspace, which replaces a (or b) and its
+// scales here before launch.
 struct Fp8GemmArgs {
   int m, n, k;
-  const void* a;  // (M, K) fp8, row stride a_row_stride
+  const void* a;  // (M, K) fp8 (or bf16 to quantize), row stride a_row_stride
   int64_t a_row_stride;
-  const void* b;  // (N, K) fp8
+  const void* b;  // (N, K) fp8 (or bf16 to quantize)
   int64_t b_row_stride;
+  bool quantize_input, quantize_weight;
   const float* scale_a;
   int64_t scale_a_row_stride, scale_a_k_stride;
   const float* scale_b;

@@ -81,12 +81,44 @@ TEST(Validation, DtypeCombinations) {
                {"weight.dtype", "float8_e4m3", "bfloat16"});
   expect_error([](Args& a) { a.input.dtype = DType::kFloat16; }, {"input.dtype", "float16"});
   expect_error([](Args& a) { a.weight.dtype = DType::kFloat32; }, {"weight.dtype", "float32"});
+}
+
+TEST(Validation, Bf16OperandsAreFlaggedForQuantization) {
+  Args args;
+  args.input.dtype = DType::kBFloat16;
+  args.input.strides[0] = 512;
+  args.input_scale.reset();
+  auto k = api::validate_gemm_args(args.input, args.weight, args.input_scale, args.weight_scale, args.out,
+                                   std::nullopt);
+  EXPECT_TRUE(k.quantize_input);
+  EXPECT_FALSE(k.quantize_weight);
+  args.weight.dtype = DType::kBFloat16;
+  args.weight_scale.reset();
+  k = api::validate_gemm_args(args.input, args.weight, args.input_scale, args.weight_scale, args.out,
+                              std::nullopt);
+  EXPECT_TRUE(k.quantize_input);
+  EXPECT_TRUE(k.quantize_weight);
+  // A bf16 row stride that breaks 16-byte row alignment is named.
   expect_error(
       [](Args& a) {
         a.input.dtype = DType::kBFloat16;
         a.input_scale.reset();
+        a.input.strides[0] = 516;
       },
-      {"bfloat16", "not implemented"}, Error::Kind::kNotImplemented);
+      {"input strides", "multiple of 16 bytes"});
+}
+
+TEST(Validation, WorkspaceBytesCoverTheQuantizedOperands) {
+  const TensorView a = TensorView::matrix(fake(0x100000), DType::kBFloat16, 100, 512, 0);
+  const TensorView b = TensorView::matrix(fake(0x200000), DType::kBFloat16, 272, 512, 0);
+  const TensorView a8 = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, 100, 512, 0);
+  const TensorView b8 = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 272, 512, 0);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(a8, b8), 0u);
+  // fp8 values + column-major scales (K/128 x roundup(M, 4)), each 256-byte aligned.
+  EXPECT_GE(fp8_blockscale_gemm_sm90_workspace_bytes(a, b8), 100u * 512 + 4u * 100 * 4);
+  EXPECT_GE(fp8_blockscale_gemm_sm90_workspace_bytes(a, b),
+            100u * 512 + 4u * 100 * 4 + 272u * 512 + 3u * 4 * 4);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(a, b) % 256, 0u);
 }
 
 TEST(Validation, ExtraOrMissingScales) {

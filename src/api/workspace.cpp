@@ -1,0 +1,62 @@
+#include "api/workspace.h"
+
+#include <array>
+#include <mutex>
+#include <string>
+
+#include "blockgemm/tensor.h"
+
+namespace blockgemm::api {
+namespace {
+
+std::size_t align_up(std::size_t x) { return (x + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment; }
+
+}  // namespace
+
+std::size_t QuantizedLayout::input_scales_offset() const {
+  return input_values_offset() + (input ? align_up(static_cast<std::size_t>(m * k)) : 0);
+}
+std::size_t QuantizedLayout::weight_values_offset() const {
+  return input_scales_offset() + (input ? align_up(static_cast<std::size_t>(input_scale_ld() * (k / 128)) * 4) : 0);
+}
+std::size_t QuantizedLayout::weight_scales_offset() const {
+  return weight_values_offset() + (weight ? align_up(static_cast<std::size_t>(n * k)) : 0);
+}
+std::size_t QuantizedLayout::bytes() const {
+  return weight_scales_offset() + (weight ? align_up(static_cast<std::size_t>((n + 127) / 128 * (k / 128)) * 4) : 0);
+}
+
+void* internal_workspace(int device, std::size_t bytes, cudaStream_t stream) {
+  struct Buffer {
+    void* data = nullptr;
+    std::size_t bytes = 0;
+  };
+  constexpr int kMaxDevices = 64;
+  static std::array<Buffer, kMaxDevices> buffers{};
+  static std::mutex mutex;
+  if (device < 0 || device >= kMaxDevices)
+    throw Error(Error::Kind::kDevice, "workspace: device ordinal " + std::to_string(device) + " out of range");
+  std::lock_guard<std::mutex> lock(mutex);
+  Buffer& buffer = buffers[device];
+  if (buffer.bytes >= bytes) return buffer.data;
+
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) cudaGetLastError();
+  if (capture != cudaStreamCaptureStatusNone)
+    throw Error(Error::Kind::kInvalidArgument,
+                "fp8_blockscale_gemm_sm90: workspace: expected " + std::to_string(bytes) +
+                    " bytes for the bf16 operands, got the library's " + std::to_string(buffer.bytes) +
+                    " and it cannot grow during CUDA graph capture (run this shape once before capturing, or "
+                    "pass a Workspace of fp8_blockscale_gemm_sm90_workspace_bytes())");
+  if (buffer.data) cudaFree(buffer.data);
+  buffer = Buffer{};
+  void* data = nullptr;
+  const cudaError_t status = cudaMalloc(&data, bytes);
+  if (status != cudaSuccess)
+    throw Error(Error::Kind::kDevice, "fp8_blockscale_gemm_sm90: workspace: cudaMalloc of " + std::to_string(bytes) +
+                                          " bytes failed: " + cudaGetErrorString(status));
+  buffer = Buffer{data, bytes};
+  return data;
+}
+
+}  // namespace blockgemm::api
