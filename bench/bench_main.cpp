@@ -129,8 +129,9 @@ const char* kUsage =
     "                     per_block_cast_to_fp8 (N,K) in {(7168,16384), (2112,7168)} against a 1 GiB\n"
     "                     device-to-device copy; alone (or with only --json/--seed/--quant-*) it runs\n"
     "                     nothing else\n"
-    "  --quant-token M,K  a per-token quantizer size; repeatable; with --quant-block replaces the defaults\n"
-    "  --quant-block N,K  a per-block quantizer size; repeatable; implies --quantizers\n"
+    "  --quant-token M,K  a per-token quantizer size; repeatable\n"
+    "  --quant-block N,K  a per-block quantizer size; repeatable. Either implies --quantizers, and together\n"
+    "                     they replace the whole default size list\n"
     "exit status: 0 all checks of blockgemm passed (every path, every quantizer), 1 a check failed,\n"
     "             2 usage, 3 fatal error\n";
 
@@ -572,7 +573,7 @@ struct SetPointers {
   void* input_bf16;
   void* weight_bf16;
   void* out_bf16;
-  void* input_bf16_data;  // null unless a bf16 path runs
+  void* input_bf16_data;   // null unless a bf16 path runs
   void* weight_bf16_data;  // null unless the bf16-bf16 path runs
   void* out_bf16_fp8;
   void* out_bf16_bf16;
@@ -605,7 +606,8 @@ class OperandSets {
       offsets_.weight_bf16 = reserve(problem.weight->bf16.size() * sizeof(uint16_t));
       offsets_.out_bf16 = reserve(static_cast<std::size_t>(s.m * s.n) * sizeof(uint16_t));
     }
-    if (paths.any_bf16()) offsets_.input_bf16_data = reserve(problem.input_bf16_data.size() * sizeof(uint16_t));
+    if (paths.any_bf16())
+      offsets_.input_bf16_data = reserve(problem.input_bf16_data.size() * sizeof(uint16_t));
     if (paths.bf16_fp8) offsets_.out_bf16_fp8 = reserve(out_bytes);
     if (paths.bf16_bf16) {
       offsets_.weight_bf16_data = reserve(problem.weight->bf16_data.size() * sizeof(uint16_t));
@@ -801,6 +803,13 @@ struct ShapeResult {
   BackendResult ours, lt, bf16;
   std::string lt_algorithm;
   bool ours_passed = false;
+  // The bf16-operand paths of blockgemm (--paths); run only when asked for.
+  BackendResult bf16_fp8, bf16_bf16;
+  bool bf16_fp8_passed = false, bf16_bf16_passed = false;
+  std::size_t workspace_bytes = 0;  // the one workspace both bf16 paths were given
+  bool passed(const Paths& paths) const {
+    return ours_passed && (!paths.bf16_fp8 || bf16_fp8_passed) && (!paths.bf16_bf16 || bf16_bf16_passed);
+  }
 };
 
 struct Backends {
@@ -818,6 +827,30 @@ void record_timing(BackendResult& backend, const blockgemm_bench::GraphTiming& t
   backend.replay_us = timing.replay_us;
 }
 
+// The sequence each blockgemm path goes through: poison set 0's output, one eager call, the check
+// against `expected`, then the graph timing. Returns whether both the check and the timing succeeded.
+bool check_then_time(BackendResult& backend, const OperandSets& sets, void* out_set0, DType out_dtype,
+                     const Shape& shape, const std::vector<int64_t>& rows,
+                     const std::vector<double>& expected, cudaStream_t stream,
+                     const blockgemm_bench::EnqueueCall& enqueue) {
+  try {
+    poison(out_set0, static_cast<std::size_t>(shape.m * shape.n) * out_dtype_bytes(out_dtype), stream);
+    enqueue(0, stream);
+    BENCH_CHECK_CUDA(cudaGetLastError());
+    backend.check = check_output(out_set0, out_dtype, shape, rows, expected, stream);
+    record_timing(backend, blockgemm_bench::time_with_graph(stream, sets.num_sets(), enqueue));
+  } catch (const FatalDeviceError&) {
+    throw;
+  } catch (const std::exception& error) {
+    backend.note = error.what();
+    ensure_device_usable();
+  }
+  if (backend.note.empty() && !backend.check.passed(kMaxOursDiff)) {
+    backend.note = !backend.check.all_finite ? "non-finite values in the output" : "diff above 1e-3";
+  }
+  return backend.check.passed(kMaxOursDiff) && backend.timed;
+}
+
 ShapeResult run_shape(const Shape& shape, const Options& options, Backends& backends) {
   ShapeResult result;
   result.shape = shape;
@@ -830,12 +863,12 @@ ShapeResult run_shape(const Shape& shape, const Options& options, Backends& back
 
   if (!backends.last_weight || backends.last_weight->n != shape.n || backends.last_weight->k != shape.k) {
     backends.last_weight.reset();  // free the old one before building the next
-    backends.last_weight =
-        make_host_weight(shape.n, shape.k, options.weight_scale, options.run_baselines, options.seed);
+    backends.last_weight = make_host_weight(shape.n, shape.k, options.weight_scale, options.run_baselines,
+                                            options.paths.bf16_bf16, options.seed);
   }
-  const HostProblem problem =
-      make_host_problem(shape, backends.last_weight, options.run_baselines, options.seed);
-  OperandSets sets(problem, options.out_dtype, options.run_baselines);
+  const HostProblem problem = make_host_problem(shape, backends.last_weight, options.run_baselines,
+                                                options.paths.any_bf16(), options.seed);
+  OperandSets sets(problem, options.out_dtype, options.run_baselines, options.paths);
   result.rotation_sets = sets.num_sets();
   result.rotated_bytes_per_set = sets.rotated_bytes_per_set();
   const std::size_t out_bytes =
@@ -846,29 +879,36 @@ ShapeResult run_shape(const Shape& shape, const Options& options, Backends& back
                          out_bytes;
 
   const std::vector<int64_t> rows = rows_to_check(shape.m, options.check_rows);
-  const std::vector<double> expected = reference_rows(problem, rows);
+  const std::vector<double> expected =
+      reference_rows(problem, problem.weight->quantized, per_row_weight, rows);
   cudaStream_t stream = backends.stream;
 
   // ---- blockgemm
+  const int dev = backends.device;
+  auto input_fp8_view = [&](const SetPointers& p) {
+    return blockgemm::TensorView::matrix(p.input_fp8, DType::kFloat8E4M3, shape.m, shape.k, dev);
+  };
+  auto weight_fp8_view = [&](const SetPointers& p) {
+    return blockgemm::TensorView::matrix(p.weight_fp8, DType::kFloat8E4M3, shape.n, shape.k, dev);
+  };
+  auto input_scale_view = [&](const SetPointers& p) {
+    return blockgemm::TensorView::strided(p.input_scale, DType::kFloat32, shape.m, problem.k_groups, 1,
+                                          blockgemm_bench::lt_input_scale_ld(shape.m), dev);
+  };
+  auto weight_scale_view = [&](const SetPointers& p) {
+    return per_row_weight
+               ? blockgemm::TensorView::strided(p.weight_scale, DType::kFloat32, shape.n, problem.k_groups, 1,
+                                                problem.weight->scale_ld, dev)
+               : blockgemm::TensorView::strided(p.weight_scale, DType::kFloat32, problem.weight->scale_rows,
+                                                problem.k_groups, problem.weight->scale_ld, 1, dev);
+  };
+  auto out_view = [&](void* out) {
+    return blockgemm::TensorView::matrix(out, options.out_dtype, shape.m, shape.n, dev);
+  };
   auto enqueue_ours = [&](int set, cudaStream_t s) {
     const SetPointers p = sets.pointers(set);
-    const int dev = backends.device;
-    const blockgemm::TensorView input =
-        blockgemm::TensorView::matrix(p.input_fp8, DType::kFloat8E4M3, shape.m, shape.k, dev);
-    const blockgemm::TensorView weight =
-        blockgemm::TensorView::matrix(p.weight_fp8, DType::kFloat8E4M3, shape.n, shape.k, dev);
-    const blockgemm::TensorView input_scale =
-        blockgemm::TensorView::strided(p.input_scale, DType::kFloat32, shape.m, problem.k_groups, 1,
-                                       blockgemm_bench::lt_input_scale_ld(shape.m), dev);
-    const blockgemm::TensorView weight_scale =
-        per_row_weight
-            ? blockgemm::TensorView::strided(p.weight_scale, DType::kFloat32, shape.n, problem.k_groups, 1,
-                                             problem.weight->scale_ld, dev)
-            : blockgemm::TensorView::strided(p.weight_scale, DType::kFloat32, problem.weight->scale_rows,
-                                             problem.k_groups, problem.weight->scale_ld, 1, dev);
-    const blockgemm::TensorView out =
-        blockgemm::TensorView::matrix(p.out_ours, options.out_dtype, shape.m, shape.n, dev);
-    blockgemm::fp8_blockscale_gemm_sm90(input, weight, input_scale, weight_scale, out, options.out_dtype, s);
+    blockgemm::fp8_blockscale_gemm_sm90(input_fp8_view(p), weight_fp8_view(p), input_scale_view(p),
+                                        weight_scale_view(p), out_view(p.out_ours), options.out_dtype, s);
   };
   try {
     poison(sets.pointers(0).out_ours, out_bytes, stream);
@@ -886,6 +926,70 @@ ShapeResult run_shape(const Shape& shape, const Options& options, Backends& back
   result.ours_passed = result.ours.check.passed(kMaxOursDiff) && result.ours.timed;
   if (result.ours.note.empty() && !result.ours.check.passed(kMaxOursDiff)) {
     result.ours.note = !result.ours.check.all_finite ? "non-finite values in the output" : "diff above 1e-3";
+  }
+
+  // ---- blockgemm with bf16 operands, quantized inside the call
+  if (options.paths.any_bf16()) {
+    auto input_bf16_view = [&](const SetPointers& p) {
+      return blockgemm::TensorView::matrix(p.input_bf16_data, DType::kBFloat16, shape.m, shape.k, dev);
+    };
+    auto weight_bf16_view = [&](const SetPointers& p) {
+      return blockgemm::TensorView::matrix(p.weight_bf16_data, DType::kBFloat16, shape.n, shape.k, dev);
+    };
+    // One workspace for both paths, allocated here and passed explicitly: the library then never grows
+    // its own buffer, which it could not do inside the graph capture. Sharing it across the rotation
+    // sets is safe because every call of a graph runs in order on one stream.
+    std::unique_ptr<DeviceBuffer> workspace;
+    std::optional<blockgemm::Workspace> workspace_arg;
+    try {
+      const SetPointers first = sets.pointers(0);
+      std::size_t bytes = 0;
+      if (options.paths.bf16_fp8) {
+        bytes = std::max(bytes, blockgemm::fp8_blockscale_gemm_sm90_workspace_bytes(input_bf16_view(first),
+                                                                                    weight_fp8_view(first)));
+      }
+      if (options.paths.bf16_bf16) {
+        bytes = std::max(bytes, blockgemm::fp8_blockscale_gemm_sm90_workspace_bytes(input_bf16_view(first),
+                                                                                    weight_bf16_view(first)));
+      }
+      result.workspace_bytes = bytes;
+      if (bytes > 0) workspace = std::make_unique<DeviceBuffer>(bytes);
+      workspace_arg = blockgemm::Workspace{workspace ? workspace->bytes() : nullptr, bytes};
+    } catch (const std::exception& error) {
+      const std::string note = std::string("workspace set-up failed: ") + error.what();
+      if (options.paths.bf16_fp8) result.bf16_fp8.note = note;
+      if (options.paths.bf16_bf16) result.bf16_bf16.note = note;
+      ensure_device_usable();
+    }
+
+    if (options.paths.bf16_fp8 && workspace_arg) {
+      // The input is quantized per token exactly as the fp8 path's input was, so the fp8 reference holds.
+      auto enqueue_bf16_fp8 = [&](int set, cudaStream_t s) {
+        const SetPointers p = sets.pointers(set);
+        blockgemm::fp8_blockscale_gemm_sm90(input_bf16_view(p), weight_fp8_view(p), std::nullopt,
+                                            weight_scale_view(p), out_view(p.out_bf16_fp8), options.out_dtype,
+                                            s, workspace_arg);
+      };
+      result.bf16_fp8_passed =
+          check_then_time(result.bf16_fp8, sets, sets.pointers(0).out_bf16_fp8, options.out_dtype, shape,
+                          rows, expected, stream, enqueue_bf16_fp8);
+    }
+    if (options.paths.bf16_bf16 && workspace_arg) {
+      // The weight is quantized in 128x128 blocks inside; with 1x128 weight scales the fp8 reference used
+      // another quantization, so this path gets its own.
+      const std::vector<double> expected_bf16_weight =
+          per_row_weight ? reference_rows(problem, problem.weight->bf16_data_reference(), false, rows)
+                         : std::vector<double>();
+      auto enqueue_bf16_bf16 = [&](int set, cudaStream_t s) {
+        const SetPointers p = sets.pointers(set);
+        blockgemm::fp8_blockscale_gemm_sm90(input_bf16_view(p), weight_bf16_view(p), std::nullopt,
+                                            std::nullopt, out_view(p.out_bf16_bf16), options.out_dtype, s,
+                                            workspace_arg);
+      };
+      result.bf16_bf16_passed =
+          check_then_time(result.bf16_bf16, sets, sets.pointers(0).out_bf16_bf16, options.out_dtype, shape,
+                          rows, per_row_weight ? expected_bf16_weight : expected, stream, enqueue_bf16_bf16);
+    }
   }
 
   if (!options.run_baselines) return result;
@@ -1002,12 +1106,44 @@ void print_table_row(const ShapeResult& r) {
   if (!r.bf16.note.empty()) std::printf("    # cuBLAS bf16: %s\n", r.bf16.note.c_str());
   if (r.bf16.check.ran && !r.bf16.check.all_finite)
     std::printf("    # cuBLAS bf16: non-finite values in the output\n");
+  if (!r.bf16_fp8.note.empty()) std::printf("    # bf16-fp8: %s\n", r.bf16_fp8.note.c_str());
+  if (!r.bf16_bf16.note.empty()) std::printf("    # bf16-bf16: %s\n", r.bf16_bf16.note.c_str());
+  std::fflush(stdout);
+}
+
+// Time of a bf16-operand path over the fp8 path's (above 1: the in-call quantization costs that much).
+double time_ratio(const BackendResult& path, const BackendResult& fp8) {
+  return path.timed && fp8.timed ? path.us / fp8.us : kNaN;
+}
+
+// The bf16 paths side by side with fp8, printed once all shapes ran (the main table is printed live).
+void print_paths_table(const std::vector<ShapeResult>& results, const Paths& paths) {
+  auto cells = [](bool requested, const BackendResult& path, const BackendResult& fp8, bool passed) {
+    char text[96];
+    if (!requested) {
+      std::snprintf(text, sizeof(text), "%12s %6s %14s", "-", "-", "-");
+    } else {
+      const std::string diff = (passed ? "" : "FAIL ") + scientific(path.check.diff);
+      std::snprintf(text, sizeof(text), "%12s %6s %14s", fixed(path.us, 2).c_str(),
+                    fixed(time_ratio(path, fp8), 2).c_str(), diff.c_str());
+    }
+    return std::string(text);
+  };
+  std::printf("\nbf16-operand paths (ratio = path time / fp8 time; workspace preallocated)\n");
+  std::printf("%6s %6s %6s | %9s | %12s %6s %14s | %12s %6s %14s\n", "M", "N", "K", "fp8 us", "bf16-fp8 us",
+              "ratio", "diff", "bf16-bf16 us", "ratio", "diff");
+  for (const ShapeResult& r : results) {
+    std::printf("%6" PRId64 " %6" PRId64 " %6" PRId64 " | %9s | %s | %s\n", r.shape.m, r.shape.n, r.shape.k,
+                fixed(r.ours.us, 2).c_str(),
+                cells(paths.bf16_fp8, r.bf16_fp8, r.ours, r.bf16_fp8_passed).c_str(),
+                cells(paths.bf16_bf16, r.bf16_bf16, r.ours, r.bf16_bf16_passed).c_str());
+  }
   std::fflush(stdout);
 }
 
 struct Summary {
   std::string name;
-  std::string kind;  // "geomean" or "min"
+  std::string kind;  // "geomean", "min" or "max"
   double value = kNaN;
   int shapes = 0;
 };
@@ -1031,7 +1167,26 @@ Summary speedup_summary(const std::vector<ShapeResult>& results, const std::stri
   return summary;
 }
 
-std::vector<Summary> summarize(const std::vector<ShapeResult>& results) {
+template <typename Ratio, typename Predicate>
+Summary ratio_summary(const std::vector<ShapeResult>& results, const std::string& name, bool geometric,
+                      Ratio ratio_of, Predicate in_bucket) {
+  Summary summary;
+  summary.name = name;
+  summary.kind = geometric ? "geomean" : "max";
+  double log_sum = 0.0;
+  double maximum = -std::numeric_limits<double>::infinity();
+  for (const ShapeResult& r : results) {
+    const double ratio = ratio_of(r);
+    if (!in_bucket(r.shape.m) || !std::isfinite(ratio)) continue;
+    ++summary.shapes;
+    log_sum += std::log(ratio);
+    maximum = std::max(maximum, ratio);
+  }
+  if (summary.shapes > 0) summary.value = geometric ? std::exp(log_sum / summary.shapes) : maximum;
+  return summary;
+}
+
+std::vector<Summary> summarize(const std::vector<ShapeResult>& results, const Paths& paths) {
   std::vector<Summary> summaries;
   for (bool over_lt : {true, false}) {
     const std::string against = over_lt ? "cuBLASLt block" : "cuBLAS bf16";
@@ -1046,6 +1201,20 @@ std::vector<Summary> summarize(const std::vector<ShapeResult>& results) {
     summaries.push_back(speedup_summary(results, "speedup over " + against + ", M >= 128", false, over_lt,
                                         [](int64_t m) { return m >= 128; }));
   }
+  // The bf16 paths only when measured, so that the default output stays as it was.
+  for (const bool weight_bf16 : {false, true}) {
+    if (!(weight_bf16 ? paths.bf16_bf16 : paths.bf16_fp8)) continue;
+    const std::string path = weight_bf16 ? "bf16-bf16" : "bf16-fp8";
+    auto ratio_of = [weight_bf16](const ShapeResult& r) {
+      return time_ratio(weight_bf16 ? r.bf16_bf16 : r.bf16_fp8, r.ours);
+    };
+    auto large = [](int64_t m) { return m >= 128; };
+    auto small = [](int64_t m) { return m <= 32; };
+    for (const bool geometric : {true, false}) {
+      summaries.push_back(ratio_summary(results, path + " / fp8 time, M >= 128", geometric, ratio_of, large));
+      summaries.push_back(ratio_summary(results, path + " / fp8 time, M <= 32", geometric, ratio_of, small));
+    }
+  }
   return summaries;
 }
 
@@ -1055,6 +1224,233 @@ void print_summaries(const std::vector<Summary>& summaries) {
     std::printf("%-7s %-40s %6s  (%d shapes)\n", s.kind.c_str(), s.name.c_str(), fixed(s.value, 3).c_str(),
                 s.shapes);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantizers (--quantizers)
+//
+// The quantizers are memory-bound: their yardstick is what the device moves in a plain copy, measured in
+// the same run (so card and clocks are the same), and the figure is the share of it they reach.
+
+struct CopyResult {
+  bool timed = false;
+  std::size_t bytes = 0;  // copied; read + written = 2 * bytes
+  double us = kNaN;
+  int calls_per_graph = 0;
+  std::vector<double> replay_us;
+  std::string note;
+  double gbps() const { return timed ? 2.0 * static_cast<double>(bytes) / (us * 1e-6) / 1e9 : kNaN; }
+};
+
+// cudaMemcpyAsync device to device of kCopyBytes, timed like the kernels (graph of ~3 ms of copies, median
+// of 7 replays). One buffer pair is enough: 1 GiB is 20x the L2.
+CopyResult measure_copy_bandwidth(cudaStream_t stream) {
+  CopyResult result;
+  result.bytes = kCopyBytes;
+  try {
+    DeviceBuffer source(kCopyBytes);
+    DeviceBuffer destination(kCopyBytes);
+    BENCH_CHECK_CUDA(cudaMemsetAsync(source.bytes(), 0x3C, kCopyBytes, stream));
+    const blockgemm_bench::GraphTiming timing =
+        blockgemm_bench::time_with_graph(stream, 1, [&](int, cudaStream_t s) {
+          BENCH_CHECK_CUDA(
+              cudaMemcpyAsync(destination.bytes(), source.bytes(), kCopyBytes, cudaMemcpyDeviceToDevice, s));
+        });
+    result.timed = true;
+    result.us = timing.us_per_call;
+    result.calls_per_graph = timing.calls_per_graph;
+    result.replay_us = timing.replay_us;
+  } catch (const std::exception& error) {
+    result.note = error.what();
+    ensure_device_usable();
+  }
+  return result;
+}
+
+struct QuantizerResult {
+  QuantizerCase c;
+  int64_t scale_ld = 0;  // per-token: column stride of the column-major scales; per-block: row stride
+  std::size_t traffic_bytes = 0;  // bf16 read + fp8 written + scales written
+  int rotation_sets = 0;
+  BackendResult timing;  // `check` unused: the quantizers are compared bitwise
+  bool check_ran = false;
+  int64_t value_mismatches = 0, scale_mismatches = 0;
+  bool passed = false;
+  const char* kernel() const { return c.per_block ? "per_block_cast_to_fp8" : "per_token_cast_to_fp8"; }
+  double gbps() const {
+    return timing.timed ? static_cast<double>(traffic_bytes) / (timing.us * 1e-6) / 1e9 : kNaN;
+  }
+};
+
+double percent_of_copy(const QuantizerResult& q, const CopyResult& copy) {
+  return 100.0 * q.gbps() / copy.gbps();
+}
+
+QuantizerResult run_quantizer(const QuantizerCase& c, uint64_t seed, cudaStream_t stream, int device) {
+  QuantizerResult result;
+  result.c = c;
+  const int64_t rows = c.rows, cols = c.cols;
+  const int64_t kg = ceil_div(cols, kGroup);
+  const int64_t scale_rows = c.per_block ? ceil_div(rows, kGroup) : rows;
+  // Per-token scales column-major with the ld the GEMM's (and cuBLASLt's) input scale uses: the layout
+  // a caller would quantize activations into. Per-block scales row-major, as the weight scales.
+  result.scale_ld = c.per_block ? kg : ceil_div(rows, 4) * 4;
+  const std::size_t scale_elements =
+      static_cast<std::size_t>(c.per_block ? scale_rows * kg : result.scale_ld * kg);
+  const auto elements = static_cast<std::size_t>(rows * cols);
+  result.traffic_bytes = elements * (sizeof(uint16_t) + 1) + static_cast<std::size_t>(scale_rows * kg) * 4;
+
+  // Host data and the reference, from the same bf16 values.
+  const uint64_t data_seed =
+      splitmix64(seed ^ splitmix64(static_cast<uint64_t>(rows) * 1000003u +
+                                   static_cast<uint64_t>(cols) * 1009u + (c.per_block ? 0xB10Cu : 0x70Cu)));
+  const std::vector<float> values = random_bf16_exact(rows, cols, data_seed);
+  const std::vector<uint16_t> bits = bf16_bits_of(values);
+  const ref::Quantized expected = c.per_block ? ref::per_block_cast_to_fp8(values.data(), rows, cols)
+                                              : ref::per_token_cast_to_fp8(values.data(), rows, cols);
+
+  // Rotation sets: input, output and scales each at distinct addresses, set 0 copied into the others.
+  const std::size_t x_offset = 0;
+  const std::size_t out_offset = align_up(elements * sizeof(uint16_t), kDeviceAlignment);
+  const std::size_t scale_offset = out_offset + align_up(elements, kDeviceAlignment);
+  const std::size_t stride = scale_offset + align_up(scale_elements * sizeof(float), kDeviceAlignment);
+  const auto wanted = ceil_div(static_cast<int64_t>(kRotationTargetBytes),
+                               static_cast<int64_t>(std::max<std::size_t>(result.traffic_bytes, 1)));
+  const auto affordable = static_cast<int64_t>(kMaxDeviceBytes / stride);
+  result.rotation_sets =
+      static_cast<int>(std::max<int64_t>(2, std::min<int64_t>({wanted, affordable, kMaxRotationSets})));
+  DeviceBuffer storage(stride * static_cast<std::size_t>(result.rotation_sets));
+  BENCH_CHECK_CUDA(cudaMemcpy(storage.bytes() + x_offset, bits.data(), elements * sizeof(uint16_t),
+                              cudaMemcpyHostToDevice));
+  for (int set = 1; set < result.rotation_sets; ++set) {
+    BENCH_CHECK_CUDA(cudaMemcpy(storage.bytes() + stride * static_cast<std::size_t>(set) + x_offset,
+                                storage.bytes() + x_offset, elements * sizeof(uint16_t),
+                                cudaMemcpyDeviceToDevice));
+  }
+  // As in OperandSets: the copies may still run when cudaMemcpy returns, on a stream ours does not wait on.
+  BENCH_CHECK_CUDA(cudaDeviceSynchronize());
+
+  auto base = [&](int set) { return storage.bytes() + stride * static_cast<std::size_t>(set); };
+  auto enqueue = [&](int set, cudaStream_t s) {
+    uint8_t* b = base(set);
+    const blockgemm::TensorView x =
+        blockgemm::TensorView::matrix(b + x_offset, DType::kBFloat16, rows, cols, device);
+    const blockgemm::TensorView out =
+        blockgemm::TensorView::matrix(b + out_offset, DType::kFloat8E4M3, rows, cols, device);
+    if (c.per_block) {
+      blockgemm::per_block_cast_to_fp8(
+          x, out,
+          blockgemm::TensorView::strided(b + scale_offset, DType::kFloat32, scale_rows, kg, kg, 1, device),
+          s);
+    } else {
+      blockgemm::per_token_cast_to_fp8(x, out,
+                                       blockgemm::TensorView::strided(b + scale_offset, DType::kFloat32, rows,
+                                                                      kg, 1, result.scale_ld, device),
+                                       s);
+    }
+  };
+
+  try {
+    // Poisoned with 0xFF: a NaN both as fp8 (which the reference never produces: its NaN is 0x7F) and as
+    // fp32 scale, so anything the kernel leaves unwritten mismatches.
+    BENCH_CHECK_CUDA(cudaMemsetAsync(base(0) + out_offset, 0xFF, elements, stream));
+    BENCH_CHECK_CUDA(cudaMemsetAsync(base(0) + scale_offset, 0xFF, scale_elements * sizeof(float), stream));
+    enqueue(0, stream);
+    BENCH_CHECK_CUDA(cudaGetLastError());
+    BENCH_CHECK_CUDA(cudaStreamSynchronize(stream));
+    std::vector<uint8_t> got_values(elements);
+    std::vector<uint32_t> got_scales(scale_elements);
+    BENCH_CHECK_CUDA(cudaMemcpy(got_values.data(), base(0) + out_offset, elements, cudaMemcpyDeviceToHost));
+    BENCH_CHECK_CUDA(cudaMemcpy(got_scales.data(), base(0) + scale_offset, scale_elements * sizeof(float),
+                                cudaMemcpyDeviceToHost));
+    result.check_ran = true;
+    for (std::size_t i = 0; i < elements; ++i) {
+      result.value_mismatches += got_values[i] != expected.values[i] ? 1 : 0;
+    }
+    for (int64_t row = 0; row < scale_rows; ++row) {
+      for (int64_t col = 0; col < kg; ++col) {
+        uint32_t want;
+        std::memcpy(&want, &expected.scales[static_cast<std::size_t>(row * kg + col)], sizeof(want));
+        const int64_t at = c.per_block ? row * kg + col : col * result.scale_ld + row;
+        result.scale_mismatches += got_scales[static_cast<std::size_t>(at)] != want ? 1 : 0;
+      }
+    }
+    record_timing(result.timing, blockgemm_bench::time_with_graph(stream, result.rotation_sets, enqueue));
+  } catch (const FatalDeviceError&) {
+    throw;
+  } catch (const std::exception& error) {
+    result.timing.note = error.what();
+    ensure_device_usable();
+  }
+  const bool bitwise_equal = result.check_ran && result.value_mismatches == 0 && result.scale_mismatches == 0;
+  if (result.timing.note.empty() && !bitwise_equal) {
+    result.timing.note = "differs from the reference: " + std::to_string(result.value_mismatches) +
+                         " fp8 values, " + std::to_string(result.scale_mismatches) + " scales";
+  }
+  result.passed = bitwise_equal && result.timing.timed;
+  return result;
+}
+
+struct QuantizerReport {
+  bool ran = false;
+  CopyResult copy;
+  std::vector<QuantizerResult> rows;
+  double min_percent_of_copy = kNaN;
+  int cases = 0;
+  bool passed() const {
+    if (static_cast<int>(rows.size()) != cases) return false;
+    for (const QuantizerResult& q : rows) {
+      if (!q.passed) return false;
+    }
+    return true;
+  }
+};
+
+void print_quantizer_row(const QuantizerResult& q, const CopyResult& copy) {
+  char shape[48];
+  std::snprintf(shape, sizeof(shape), "%" PRId64 " x %" PRId64, q.c.rows, q.c.cols);
+  std::printf("%-22s %13s | %9s %7s %8s | %5d | %s\n", q.kernel(), shape, fixed(q.timing.us, 2).c_str(),
+              fixed(q.gbps(), 0).c_str(), fixed(percent_of_copy(q, copy), 1).c_str(), q.rotation_sets,
+              q.passed ? "bitwise equal" : ("FAIL " + q.timing.note).c_str());
+  std::fflush(stdout);
+}
+
+// Throws FatalDeviceError when the context dies; every other failure is recorded in its row.
+void run_quantizers(const Options& options, cudaStream_t stream, int device, QuantizerReport& report) {
+  report.ran = true;
+  report.cases = static_cast<int>(options.quantizer_cases.size());
+  report.copy = measure_copy_bandwidth(stream);
+  std::printf("\nquantizers (GB/s = (bf16 read + fp8 written + scales) / time; %% of the copy's GB/s)\n");
+  std::printf("%-22s %13s | %9s %7s %8s | %5s | %s\n", "kernel", "shape", "us", "GB/s", "% copy", "sets",
+              "check");
+  char copy_shape[48];
+  std::snprintf(copy_shape, sizeof(copy_shape), "%zu MiB", kCopyBytes >> 20);
+  std::printf("%-22s %13s | %9s %7s %8s | %5s | %s\n", "cudaMemcpyAsync d2d", copy_shape,
+              fixed(report.copy.us, 2).c_str(), fixed(report.copy.gbps(), 0).c_str(),
+              report.copy.timed ? "100.0" : "n/a", "1",
+              report.copy.timed ? "read + written bytes" : ("FAIL " + report.copy.note).c_str());
+  std::fflush(stdout);
+  for (const QuantizerCase& c : options.quantizer_cases) {
+    try {
+      report.rows.push_back(run_quantizer(c, options.seed, stream, device));
+    } catch (const FatalDeviceError&) {
+      throw;
+    } catch (const std::exception& error) {
+      // Set-up failed (host data, allocation): the row counts as failed, the run goes on.
+      QuantizerResult failed;
+      failed.c = c;
+      failed.timing.note = std::string("set-up failed: ") + error.what();
+      report.rows.push_back(failed);
+      ensure_device_usable();
+    }
+    print_quantizer_row(report.rows.back(), report.copy);
+  }
+  double minimum = std::numeric_limits<double>::infinity();
+  for (const QuantizerResult& q : report.rows) {
+    const double percent = percent_of_copy(q, report.copy);
+    if (std::isfinite(percent)) minimum = std::min(minimum, percent);
+  }
+  if (std::isfinite(minimum)) report.min_percent_of_copy = minimum;
 }
 
 std::string json_string(const std::string& text) {
@@ -1117,9 +1513,44 @@ struct RunInfo {
   std::string date_utc;
 };
 
+std::string json_replays(const std::vector<double>& replay_us) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < replay_us.size(); ++i) out += (i ? ", " : "") + json_number(replay_us[i]);
+  return out + "]";
+}
+
+std::string json_quantizers(const QuantizerReport& report) {
+  std::ostringstream out;
+  const CopyResult& copy = report.copy;
+  out << "{\n    \"copy\": {\"api\": \"cudaMemcpyAsync device to device\", \"bytes_copied\": " << copy.bytes
+      << ", \"bytes_read_plus_written\": " << 2 * copy.bytes << ", \"us\": " << json_number(copy.us)
+      << ", \"gbps\": " << json_number(copy.gbps()) << ", \"calls_per_graph\": " << copy.calls_per_graph
+      << ", \"note\": " << json_string(copy.note) << ", \"replay_us\": " << json_replays(copy.replay_us)
+      << "},\n    \"rows\": [\n";
+  for (std::size_t i = 0; i < report.rows.size(); ++i) {
+    const QuantizerResult& q = report.rows[i];
+    out << "      {\"kernel\": " << json_string(q.kernel()) << ", \"rows\": " << q.c.rows
+        << ", \"cols\": " << q.c.cols
+        << ", \"scale_layout\": " << json_string(q.c.per_block ? "row-major" : "column-major")
+        << ", \"scale_ld\": " << q.scale_ld << ", \"traffic_bytes\": " << q.traffic_bytes
+        << ", \"rotation_sets\": " << q.rotation_sets << ", \"us\": " << json_number(q.timing.us)
+        << ", \"gbps\": " << json_number(q.gbps())
+        << ", \"percent_of_copy\": " << json_number(percent_of_copy(q, copy))
+        << ", \"calls_per_graph\": " << q.timing.calls_per_graph
+        << ", \"check_ran\": " << (q.check_ran ? "true" : "false")
+        << ", \"value_mismatches\": " << q.value_mismatches
+        << ", \"scale_mismatches\": " << q.scale_mismatches
+        << ", \"passed\": " << (q.passed ? "true" : "false") << ", \"note\": " << json_string(q.timing.note)
+        << ", \"replay_us\": " << json_replays(q.timing.replay_us) << "}"
+        << (i + 1 < report.rows.size() ? "," : "") << "\n";
+  }
+  out << "    ],\n    \"min_percent_of_copy\": " << json_number(report.min_percent_of_copy) << "\n  }";
+  return out.str();
+}
+
 void write_json(const std::string& path, const RunInfo& info, const Options& options,
                 const std::vector<ShapeResult>& results, const std::vector<Summary>& summaries,
-                bool all_passed) {
+                const QuantizerReport& quantizers, bool all_passed) {
   std::ofstream out(path);
   if (!out) throw std::runtime_error("cannot open " + path + " for writing");
   out << "{\n";
@@ -1136,7 +1567,11 @@ void write_json(const std::string& path, const RunInfo& info, const Options& opt
       << ", \"baselines\": " << (options.run_baselines ? "true" : "false")
       << ", \"check_rows\": " << options.check_rows << ", \"seed\": " << options.seed
       << ", \"rotation_target_bytes\": " << kRotationTargetBytes
-      << ", \"max_ours_diff\": " << json_number(kMaxOursDiff) << "},\n";
+      << ", \"max_ours_diff\": " << json_number(kMaxOursDiff)
+      << ", \"gemm\": " << (options.run_gemm ? "true" : "false") << ", \"paths\": [\"fp8\""
+      << (options.paths.bf16_fp8 ? ", \"bf16-fp8\"" : "")
+      << (options.paths.bf16_bf16 ? ", \"bf16-bf16\"" : "")
+      << "], \"quantizers\": " << (options.run_quantizers ? "true" : "false") << "},\n";
   out << "  \"all_ours_checks_passed\": " << (all_passed ? "true" : "false") << ",\n";
   out << "  \"rows\": [\n";
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -1152,8 +1587,22 @@ void write_json(const std::string& path, const RunInfo& info, const Options& opt
         << ",\n     \"ours\": " << json_backend(r.ours)
         << ",\n     \"cublaslt_block\": " << json_backend(r.lt)
         << ", \"cublaslt_algorithm\": " << json_string(r.lt_algorithm)
-        << ",\n     \"cublas_bf16\": " << json_backend(r.bf16) << "}" << (i + 1 < results.size() ? "," : "")
-        << "\n";
+        << ",\n     \"cublas_bf16\": " << json_backend(r.bf16);
+    // The bf16 paths' fields only when measured, so that default records keep their old form.
+    if (options.paths.any_bf16()) out << ",\n     \"workspace_bytes\": " << r.workspace_bytes;
+    if (options.paths.bf16_fp8) {
+      out << ", \"bf16_fp8_us\": " << json_number(r.bf16_fp8.us)
+          << ", \"bf16_fp8_ratio_to_fp8\": " << json_number(time_ratio(r.bf16_fp8, r.ours))
+          << ", \"bf16_fp8_passed\": " << (r.bf16_fp8_passed ? "true" : "false")
+          << ",\n     \"bf16_fp8\": " << json_backend(r.bf16_fp8);
+    }
+    if (options.paths.bf16_bf16) {
+      out << ",\n     \"bf16_bf16_us\": " << json_number(r.bf16_bf16.us)
+          << ", \"bf16_bf16_ratio_to_fp8\": " << json_number(time_ratio(r.bf16_bf16, r.ours))
+          << ", \"bf16_bf16_passed\": " << (r.bf16_bf16_passed ? "true" : "false")
+          << ",\n     \"bf16_bf16\": " << json_backend(r.bf16_bf16);
+    }
+    out << "}" << (i + 1 < results.size() ? "," : "") << "\n";
   }
   out << "  ],\n";
   out << "  \"summaries\": [\n";
@@ -1163,7 +1612,9 @@ void write_json(const std::string& path, const RunInfo& info, const Options& opt
         << ", \"value\": " << json_number(s.value) << ", \"shapes\": " << s.shapes << "}"
         << (i + 1 < summaries.size() ? "," : "") << "\n";
   }
-  out << "  ]\n}\n";
+  out << "  ]";
+  if (quantizers.ran) out << ",\n  \"quantizers\": " << json_quantizers(quantizers);
+  out << "\n}\n";
   if (!out) throw std::runtime_error("failed writing " + path);
 }
 
@@ -1197,6 +1648,7 @@ RunInfo collect_run_info(int device) {
 int main(int argc, char** argv) {
   const Options options = parse_options(argc, argv);
   std::vector<ShapeResult> results;
+  QuantizerReport quantizers;
   bool fatal = false;
   RunInfo info;
   try {
@@ -1206,42 +1658,58 @@ int main(int argc, char** argv) {
     std::printf("blockgemm-bench  %s  (%d SMs, cc %d.%d)  driver %d  runtime %d  cuBLASLt %zu  %s\n",
                 info.device_name.c_str(), info.sm_count, info.compute_major, info.compute_minor,
                 info.driver_version, info.runtime_version, info.cublaslt_version, info.date_utc.c_str());
-    std::printf("out %s, weight scales %s, %zu shapes, check rows %" PRId64 "%s\n\n",
-                out_dtype_name(options.out_dtype),
-                options.weight_scale == WeightScaleLayout::kBlock128x128 ? "128x128" : "1x128 per row",
-                options.shapes.size(), options.check_rows, options.run_baselines ? "" : ", no baselines");
-
     BENCH_CHECK_CUDA(cudaStreamCreateWithFlags(&backends.stream, cudaStreamNonBlocking));
-    if (options.run_baselines) {
-      backends.lt = std::make_unique<blockgemm_bench::CublasLtBlockScaledGemm>(kWorkspaceBytes);
-      backends.bf16 = std::make_unique<blockgemm_bench::CublasBf16Gemm>(backends.stream, kWorkspaceBytes);
-    }
-    print_table_header();
-    for (const Shape& shape : options.shapes) {
-      try {
+    if (options.run_gemm) {
+      std::string paths;
+      if (options.paths.bf16_fp8) paths += ",bf16-fp8";
+      if (options.paths.bf16_bf16) paths += ",bf16-bf16";
+      std::printf("out %s, weight scales %s, %zu shapes, check rows %" PRId64 "%s%s\n\n",
+                  out_dtype_name(options.out_dtype),
+                  options.weight_scale == WeightScaleLayout::kBlock128x128 ? "128x128" : "1x128 per row",
+                  options.shapes.size(), options.check_rows, options.run_baselines ? "" : ", no baselines",
+                  paths.empty() ? "" : (", paths fp8" + paths).c_str());
+
+      if (options.run_baselines) {
+        backends.lt = std::make_unique<blockgemm_bench::CublasLtBlockScaledGemm>(kWorkspaceBytes);
+        backends.bf16 = std::make_unique<blockgemm_bench::CublasBf16Gemm>(backends.stream, kWorkspaceBytes);
+      }
+      print_table_header();
+      for (const Shape& shape : options.shapes) {
         try {
-          results.push_back(run_shape(shape, options, backends));
-        } catch (const FatalDeviceError&) {
-          throw;
-        } catch (const std::exception& error) {
-          // Set-up failed (host data, allocation, reference): the shape counts as a failure of ours,
-          // the run goes on if the device still works.
-          ShapeResult failed;
-          failed.shape = shape;
-          failed.ours.note = std::string("shape set-up failed: ") + error.what();
-          results.push_back(failed);
-          ensure_device_usable();
+          try {
+            results.push_back(run_shape(shape, options, backends));
+          } catch (const FatalDeviceError&) {
+            throw;
+          } catch (const std::exception& error) {
+            // Set-up failed (host data, allocation, reference): the shape counts as a failure of ours,
+            // the run goes on if the device still works.
+            ShapeResult failed;
+            failed.shape = shape;
+            failed.ours.note = std::string("shape set-up failed: ") + error.what();
+            results.push_back(failed);
+            ensure_device_usable();
+          }
+          print_table_row(results.back());
+        } catch (const FatalDeviceError& error) {
+          std::fprintf(stderr, "blockgemm-bench: M=%" PRId64 " N=%" PRId64 " K=%" PRId64 ": %s; stopping\n",
+                       shape.m, shape.n, shape.k, error.what());
+          fatal = true;
+          break;
         }
-        print_table_row(results.back());
+      }
+      if (options.paths.any_bf16() && !results.empty()) print_paths_table(results, options.paths);
+      backends.lt.reset();
+      backends.bf16.reset();
+      backends.last_weight.reset();  // host memory the quantizers may want
+    }
+    if (options.run_quantizers && !fatal) {
+      try {
+        run_quantizers(options, backends.stream, backends.device, quantizers);
       } catch (const FatalDeviceError& error) {
-        std::fprintf(stderr, "blockgemm-bench: M=%" PRId64 " N=%" PRId64 " K=%" PRId64 ": %s; stopping\n",
-                     shape.m, shape.n, shape.k, error.what());
+        std::fprintf(stderr, "blockgemm-bench: quantizers: %s; stopping\n", error.what());
         fatal = true;
-        break;
       }
     }
-    backends.lt.reset();
-    backends.bf16.reset();
     cudaStreamDestroy(backends.stream);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "blockgemm-bench: fatal: %s\n", error.what());
@@ -1249,14 +1717,24 @@ int main(int argc, char** argv) {
   }
 
   bool all_passed = !fatal && results.size() == options.shapes.size();
-  for (const ShapeResult& r : results) all_passed = all_passed && r.ours_passed;
-  const std::vector<Summary> summaries = summarize(results);
+  for (const ShapeResult& r : results) all_passed = all_passed && r.passed(options.paths);
+  if (options.run_quantizers) all_passed = all_passed && quantizers.passed();
+  const std::vector<Summary> summaries =
+      options.run_gemm ? summarize(results, options.paths) : std::vector<Summary>();
   if (!results.empty()) print_summaries(summaries);
+  if (quantizers.ran) {
+    // Over the rows that were timed; a row that failed its check is a failure whatever its speed.
+    int timed = 0;
+    for (const QuantizerResult& q : quantizers.rows)
+      timed += std::isfinite(percent_of_copy(q, quantizers.copy));
+    std::printf("\n%-7s %-40s %6s  (%d rows)\n", "min", "quantizer % of copy bandwidth",
+                fixed(quantizers.min_percent_of_copy, 1).c_str(), timed);
+  }
   std::printf("\nblockgemm checks: %s\n", all_passed ? "all passed" : "FAILED");
 
   if (!options.json_path.empty()) {
     try {
-      write_json(options.json_path, info, options, results, summaries, all_passed);
+      write_json(options.json_path, info, options, results, summaries, quantizers, all_passed);
       std::printf("wrote %s\n", options.json_path.c_str());
     } catch (const std::exception& error) {
       std::fprintf(stderr, "blockgemm-bench: %s\n", error.what());
