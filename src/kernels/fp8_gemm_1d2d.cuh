@@ -149,6 +149,10 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   if (warpgroup == 0) {
     // ------------------------------------------------------------------ producer warpgroup
     ptx::setmaxnreg_dec<Config::kProducerRegisters>();
+    // Under programmatic dependent launch the previous kernel (the quantizer of a bf16 input, say) may
+    // still be running: nothing global is read before it has finished. The math warpgroups touch global
+    // memory only through stages this warpgroup fills, so they are ordered after this wait too.
+    ptx::griddepcontrol_wait();
     PipelineState<kNumStages> pipe;
     if (warp_in_group == 0) {
       if (lane == 0) {

@@ -76,18 +76,23 @@ constexpr CUtensorMapDataType tensor_map_dtype() {
 template <class Config>
 struct ClusterLaunch {
   cudaLaunchConfig_t config{};
-  cudaLaunchAttribute cluster{};
+  cudaLaunchAttribute attributes[2]{};
   ClusterLaunch(int grid, cudaStream_t stream) {
     config.gridDim = dim3(static_cast<unsigned>(grid));
     config.blockDim = dim3(Config::kNumThreads);
     config.dynamicSmemBytes = Config::kSmemBytes;
     config.stream = stream;
-    cluster.id = cudaLaunchAttributeClusterDimension;
-    cluster.val.clusterDim.x = Config::kMulticast;
-    cluster.val.clusterDim.y = 1;
-    cluster.val.clusterDim.z = 1;
-    config.attrs = &cluster;
-    config.numAttrs = 1;
+    attributes[0].id = cudaLaunchAttributeClusterDimension;
+    attributes[0].val.clusterDim.x = Config::kMulticast;
+    attributes[0].val.clusterDim.y = 1;
+    attributes[0].val.clusterDim.z = 1;
+    // Programmatic dependent launch: the kernel may start (barrier init, tensor-map prefetch) while the
+    // previous kernel in the stream, e.g. the activation quantizer, finishes. Every global access of the
+    // kernel comes after its griddepcontrol.wait, so this is safe after any kernel.
+    attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[1].val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = attributes;
+    config.numAttrs = 2;
   }
   ClusterLaunch(const ClusterLaunch&) = delete;  // config.attrs points into this object
   ClusterLaunch& operator=(const ClusterLaunch&) = delete;

@@ -180,6 +180,17 @@ __device__ __forceinline__ uint64_t make_smem_desc_k_major_sw128(uint32_t smem_a
   return desc;
 }
 
+// ---- programmatic dependent launch ---------------------------------------------------------------
+
+// Lets the next kernel in the stream (launched with programmatic stream serialization) start its
+// prologue now; it still waits for this grid's memory in its own griddepcontrol.wait.
+__device__ __forceinline__ void griddepcontrol_launch_dependents() {
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+
+// Waits until the preceding grid has completed and its memory is visible (a no-op without PDL).
+__device__ __forceinline__ void griddepcontrol_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+
 // ---- registers and barriers -----------------------------------------------------------------------
 
 template <uint32_t kRegisters>

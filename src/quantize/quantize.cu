@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "blockgemm/quantize.h"
+#include "ptx/ptx.cuh"
 
 namespace blockgemm {
 namespace {
@@ -134,6 +135,10 @@ __device__ __forceinline__ void store_chunk(uint8_t* out, uint2 fp8) {
 }
 
 __global__ void __launch_bounds__(kThreadsPerBlock) per_token_cast_kernel(const CastArgs args) {
+  // The GEMM that follows may start its prologue now (it waits for this grid's writes before reading).
+  // Every CTA of this grid is already resident when the trigger completes, so the GEMM's persistent CTAs
+  // cannot take the SMs this grid still needs.
+  ptx::griddepcontrol_launch_dependents();
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int half = lane / kLanesPerGroup;
   const int chunk_in_group = lane % kLanesPerGroup;
@@ -195,6 +200,10 @@ __global__ void __launch_bounds__(kThreadsPerBlock) per_token_cast_kernel(const 
 }
 
 __global__ void __launch_bounds__(kThreadsPerBlock) per_block_cast_kernel(const CastArgs args) {
+  // The GEMM that follows may start its prologue now (it waits for this grid's writes before reading).
+  // Every CTA of this grid is already resident when the trigger completes, so the GEMM's persistent CTAs
+  // cannot take the SMs this grid still needs.
+  ptx::griddepcontrol_launch_dependents();
   __shared__ float warp_amax[kWarpsPerBlock];
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int warp = static_cast<int>(threadIdx.x / 32);
