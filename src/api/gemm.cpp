@@ -11,8 +11,8 @@
 
 #include "api/validate.h"
 #include "api/workspace.h"
-#include "blockgemm/quantize.h"
 #include "blockgemm/blockgemm.h"
+#include "blockgemm/quantize.h"
 #include "heuristics/heuristics.h"
 #include "kernels/launch.h"
 
@@ -89,10 +89,10 @@ void quantize_operands(const TensorView& input, const TensorView& weight, kernel
   if (args.quantize_input) {
     auto* values = base + layout.input_values_offset();
     auto* scales = reinterpret_cast<float*>(base + layout.input_scales_offset());
-    per_token_cast_to_fp8(input, TensorView::matrix(values, DType::kFloat8E4M3, args.m, args.k, device),
-                          TensorView::strided(scales, DType::kFloat32, args.m, k_groups, 1, layout.input_scale_ld(),
-                                              device),
-                          stream);
+    per_token_cast_to_fp8(
+        input, TensorView::matrix(values, DType::kFloat8E4M3, args.m, args.k, device),
+        TensorView::strided(scales, DType::kFloat32, args.m, k_groups, 1, layout.input_scale_ld(), device),
+        stream);
     args.a = values;
     args.a_row_stride = args.k;
     args.scale_a = scales;
@@ -120,7 +120,8 @@ std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(const TensorView& input, co
   const bool quantize_input = input.dtype == DType::kBFloat16;
   const bool quantize_weight = weight.dtype == DType::kBFloat16;
   if (!quantize_input && !quantize_weight) return 0;
-  const api::QuantizedLayout layout{input.rows(), weight.rows(), input.cols(), quantize_input, quantize_weight};
+  const api::QuantizedLayout layout{input.rows(), weight.rows(), input.cols(), quantize_input,
+                                    quantize_weight};
   return layout.bytes();
 }
 
@@ -129,7 +130,8 @@ void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
                               const std::optional<TensorView>& weight_scale, const TensorView& out,
                               std::optional<DType> out_dtype, cudaStream_t stream,
                               std::optional<Workspace> workspace) {
-  kernels::Fp8GemmArgs args = api::validate_gemm_args(input, weight, input_scale, weight_scale, out, out_dtype);
+  kernels::Fp8GemmArgs args =
+      api::validate_gemm_args(input, weight, input_scale, weight_scale, out, out_dtype);
   if (args.quantize_input || args.quantize_weight) {
     const std::size_t needed = quantized_layout(args).bytes();
     if (workspace && workspace->bytes < needed)
@@ -137,8 +139,9 @@ void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
                                                      std::to_string(needed) + " bytes, got " +
                                                      std::to_string(workspace->bytes));
     if (workspace && reinterpret_cast<uintptr_t>(workspace->data) % api::kWorkspaceAlignment != 0)
-      throw Error(Error::Kind::kInvalidArgument,
-                  "fp8_blockscale_gemm_sm90: workspace: expected a 256-byte aligned pointer, got an unaligned one");
+      throw Error(
+          Error::Kind::kInvalidArgument,
+          "fp8_blockscale_gemm_sm90: workspace: expected a 256-byte aligned pointer, got an unaligned one");
   }
   api::require_hopper(input.device);
   require_current_device(input.device);

@@ -3,90 +3,20 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
-#include <sstream>
 #include <string>
+#include <utility>
+
+#include "api/argument_check.h"
 
 namespace blockgemm::api {
 namespace {
 
 constexpr int64_t kGroupK = 128;
-
-std::string shape_str(const TensorView& t) {
-  std::ostringstream os;
-  os << "(";
-  for (int i = 0; i < t.rank; ++i) os << (i ? ", " : "") << t.shape[i];
-  os << ")";
-  return os.str();
-}
-
-std::string stride_str(const TensorView& t) {
-  std::ostringstream os;
-  os << "(";
-  for (int i = 0; i < t.rank; ++i) os << (i ? ", " : "") << t.strides[i];
-  os << ")";
-  return os.str();
-}
+const ArgumentCheck check("fp8_blockscale_gemm_sm90");
 
 [[noreturn]] void fail(const std::string& argument, const std::string& expected, const std::string& actual,
                        Error::Kind kind = Error::Kind::kInvalidArgument) {
-  throw Error(kind, "fp8_blockscale_gemm_sm90: " + argument + ": expected " + expected + ", got " + actual);
-}
-
-void require_matrix(const std::string& name, const TensorView& t) {
-  if (t.rank != 2) fail(name, "a 2-D tensor", std::to_string(t.rank) + "-D tensor");
-  if (t.shape[0] < 0 || t.shape[1] < 0) fail(name, "non-negative sizes", shape_str(t));
-  if (t.data == nullptr && t.numel() > 0) fail(name, "a non-null data pointer", "nullptr");
-}
-
-void require_device(const std::string& name, const TensorView& t, int device) {
-  if (t.device != device)
-    fail(name + ".device",
-         device == TensorView::kHostDevice ? std::string("host memory") : "cuda:" + std::to_string(device),
-         t.device == TensorView::kHostDevice ? std::string("host memory")
-                                             : "cuda:" + std::to_string(t.device));
-}
-
-void require_aligned(const std::string& name, const void* ptr, std::size_t alignment) {
-  if (reinterpret_cast<uintptr_t>(ptr) % alignment != 0) {
-    std::ostringstream os;
-    os << ptr;
-    fail(name + " data pointer", std::to_string(alignment) + "-byte aligned", os.str());
-  }
-}
-
-// Row-major with unit column stride and a row stride that keeps every row start 16-byte aligned
-// (TMA's requirement for a tensor's strides).
-void require_row_major_operand(const std::string& name, const TensorView& t, int64_t min_row_stride) {
-  const int64_t element_size = static_cast<int64_t>(dtype_size(t.dtype));
-  if (t.rows() > 1 || t.cols() > 1) {
-    if (t.strides[1] != 1) fail(name + " strides", "column stride 1 (row-major)", stride_str(t));
-  }
-  const int64_t row_stride = t.rows() > 1 ? t.strides[0] : std::max(t.strides[0], min_row_stride);
-  if (row_stride < min_row_stride)
-    fail(name + " strides", "row stride >= " + std::to_string(min_row_stride), stride_str(t));
-  if ((row_stride * element_size) % 16 != 0)
-    fail(name + " strides", "a row stride that is a multiple of 16 bytes", stride_str(t));
-  require_aligned(name, t.data, 16);
-}
-
-struct ScaleLayout {
-  int64_t row_stride, k_stride;
-};
-
-// Scales are read element by element, so two layouts are accepted: row-major (stride (>= cols, 1)) and
-// column-major (stride (1, >= rows)). A dimension of size 1 may have any stride.
-ScaleLayout scale_layout(const std::string& name, const TensorView& t) {
-  const int64_t rows = t.rows(), cols = t.cols();
-  const int64_t rs = t.strides[0], cs = t.strides[1];
-  const bool row_major = (cols <= 1 || cs == 1) && (rows <= 1 || rs >= cols);
-  const bool col_major = (rows <= 1 || rs == 1) && (cols <= 1 || cs >= rows);
-  if (rs < 0 || cs < 0 || !(row_major || col_major))
-    fail(
-        name + " strides",
-        "row-major (>= " + std::to_string(cols) + ", 1) or column-major (1, >= " + std::to_string(rows) + ")",
-        stride_str(t));
-  require_aligned(name, t.data, 4);
-  return {rs, cs};
+  check.fail(argument, expected, actual, kind);
 }
 
 }  // namespace
@@ -95,9 +25,11 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
                                         const std::optional<TensorView>& input_scale,
                                         const std::optional<TensorView>& weight_scale, const TensorView& out,
                                         std::optional<DType> out_dtype) {
-  require_matrix("input", input);
-  require_matrix("weight", weight);
-  require_matrix("out", out);
+  for (const auto& [name, t] :
+       {std::pair<const char*, const TensorView*>{"input", &input}, {"weight", &weight}, {"out", &out}}) {
+    check.require_matrix(name, *t);
+    check.require_data(name, *t);
+  }
 
   // dtype combination first: it decides which other arguments must exist.
   const bool input_fp8 = input.dtype == DType::kFloat8E4M3;
@@ -141,7 +73,8 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   bool per_row = false;
   if (input_fp8) {
     if (!input_scale) fail("input_scale", "an fp32 (M, K/128) tensor for fp8 input", "None");
-    require_matrix("input_scale", *input_scale);
+    check.require_matrix("input_scale", *input_scale);
+    check.require_data("input_scale", *input_scale);
     if (input_scale->dtype != DType::kFloat32)
       fail("input_scale.dtype", "float32", dtype_name(input_scale->dtype));
     if (input_scale->rows() != m || input_scale->cols() != k_groups)
@@ -150,7 +83,8 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   }
   if (weight_fp8) {
     if (!weight_scale) fail("weight_scale", "an fp32 tensor for fp8 weight", "None");
-    require_matrix("weight_scale", *weight_scale);
+    check.require_matrix("weight_scale", *weight_scale);
+    check.require_data("weight_scale", *weight_scale);
     if (weight_scale->dtype != DType::kFloat32)
       fail("weight_scale.dtype", "float32", dtype_name(weight_scale->dtype));
     const bool per_block = weight_scale->rows() == n_blocks && weight_scale->cols() == k_groups;
@@ -166,38 +100,26 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   // devices: everything on the input's GPU
   if (input.device == TensorView::kHostDevice) fail("input.device", "a CUDA device", "host memory");
   const int device = input.device;
-  require_device("weight", weight, device);
-  require_device("out", out, device);
-  if (input_scale) require_device("input_scale", *input_scale, device);
-  if (weight_scale) require_device("weight_scale", *weight_scale, device);
+  check.require_device("weight", weight, device);
+  check.require_device("out", out, device);
+  if (input_scale) check.require_device("input_scale", *input_scale, device);
+  if (weight_scale) check.require_device("weight_scale", *weight_scale, device);
 
   // layouts and alignment
-  require_row_major_operand("input", input, k);
-  require_row_major_operand("weight", weight, k);
-  require_row_major_operand("out", out, n);
-  const ScaleLayout a_layout = input_scale ? scale_layout("input_scale", *input_scale) : ScaleLayout{0, 0};
-  const ScaleLayout b_layout = weight_scale ? scale_layout("weight_scale", *weight_scale) : ScaleLayout{0, 0};
+  // TMA needs 16-byte aligned bases and row strides.
+  check.require_row_major("input", input, 16);
+  check.require_row_major("weight", weight, 16);
+  check.require_row_major("out", out, 16);
+  const ScaleStrides a_layout =
+      input_scale ? check.require_scale_layout("input_scale", *input_scale) : ScaleStrides{0, 0};
+  const ScaleStrides b_layout =
+      weight_scale ? check.require_scale_layout("weight_scale", *weight_scale) : ScaleStrides{0, 0};
 
   // out must not overlap what the kernel reads while it writes.
-  auto byte_span = [](const TensorView& t) {
-    const auto begin = reinterpret_cast<uintptr_t>(t.data);
-    const int64_t last = (t.rows() - 1) * t.strides[0] + (t.cols() - 1) * t.strides[1];
-    return std::make_pair(begin, begin + static_cast<uintptr_t>((last + 1) * dtype_size(t.dtype)));
-  };
-  if (out.numel() > 0) {
-    const auto o = byte_span(out);
-    const std::pair<const char*, const TensorView*> inputs[] = {
-        {"input", &input},
-        {"weight", &weight},
-        {"input_scale", input_scale ? &*input_scale : nullptr},
-        {"weight_scale", weight_scale ? &*weight_scale : nullptr}};
-    for (const auto& [name, t] : inputs) {
-      if (t == nullptr || t->numel() == 0) continue;
-      const auto r = byte_span(*t);
-      if (o.first < r.second && r.first < o.second)
-        fail("out", std::string("memory disjoint from ") + name, "overlapping buffers");
-    }
-  }
+  check.require_disjoint("out", out, "input", input);
+  check.require_disjoint("out", out, "weight", weight);
+  if (input_scale) check.require_disjoint("out", out, "input_scale", *input_scale);
+  if (weight_scale) check.require_disjoint("out", out, "weight_scale", *weight_scale);
 
   kernels::Fp8GemmArgs args{};
   args.m = static_cast<int>(m);
@@ -211,10 +133,10 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   args.quantize_weight = !weight_fp8;
   args.scale_a = input_scale ? static_cast<const float*>(input_scale->data) : nullptr;
   args.scale_a_row_stride = a_layout.row_stride;
-  args.scale_a_k_stride = a_layout.k_stride;
+  args.scale_a_k_stride = a_layout.col_stride;
   args.scale_b = weight_scale ? static_cast<const float*>(weight_scale->data) : nullptr;
   args.scale_b_row_stride = b_layout.row_stride;
-  args.scale_b_k_stride = b_layout.k_stride;
+  args.scale_b_k_stride = b_layout.col_stride;
   args.per_row_weight_scale = per_row;
   args.out = out.data;
   args.out_row_stride = m > 1 ? out.strides[0] : n;

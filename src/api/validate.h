@@ -9,8 +9,9 @@
 namespace blockgemm::api {
 
 // Checks every argument (dtype combination, ranks, shapes, strides, scales, alignment, devices; not the
-// device's architecture) and returns the kernel arguments, with bf16 operands flagged for quantization. Throws Error(kInvalidArgument or kNotImplemented) with a
-// message naming the argument, the expected and the actual value.
+// device's architecture) and returns the kernel arguments, with bf16 operands flagged for quantization.
+// Throws Error(kInvalidArgument or kNotImplemented) with a message naming the argument, the expected and the
+// actual value.
 kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorView& weight,
                                         const std::optional<TensorView>& input_scale,
                                         const std::optional<TensorView>& weight_scale, const TensorView& out,

@@ -9,7 +9,9 @@
 namespace blockgemm::api {
 namespace {
 
-std::size_t align_up(std::size_t x) { return (x + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment; }
+std::size_t align_up(std::size_t x) {
+  return (x + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
+}
 
 }  // namespace
 
@@ -17,13 +19,15 @@ std::size_t QuantizedLayout::input_scales_offset() const {
   return input_values_offset() + (input ? align_up(static_cast<std::size_t>(m * k)) : 0);
 }
 std::size_t QuantizedLayout::weight_values_offset() const {
-  return input_scales_offset() + (input ? align_up(static_cast<std::size_t>(input_scale_ld() * (k / 128)) * 4) : 0);
+  return input_scales_offset() +
+         (input ? align_up(static_cast<std::size_t>(input_scale_ld() * (k / 128)) * 4) : 0);
 }
 std::size_t QuantizedLayout::weight_scales_offset() const {
   return weight_values_offset() + (weight ? align_up(static_cast<std::size_t>(n * k)) : 0);
 }
 std::size_t QuantizedLayout::bytes() const {
-  return weight_scales_offset() + (weight ? align_up(static_cast<std::size_t>((n + 127) / 128 * (k / 128)) * 4) : 0);
+  return weight_scales_offset() +
+         (weight ? align_up(static_cast<std::size_t>((n + 127) / 128 * (k / 128)) * 4) : 0);
 }
 
 void* internal_workspace(int device, std::size_t bytes, cudaStream_t stream) {
@@ -35,7 +39,8 @@ void* internal_workspace(int device, std::size_t bytes, cudaStream_t stream) {
   static std::array<Buffer, kMaxDevices> buffers{};
   static std::mutex mutex;
   if (device < 0 || device >= kMaxDevices)
-    throw Error(Error::Kind::kDevice, "workspace: device ordinal " + std::to_string(device) + " out of range");
+    throw Error(Error::Kind::kDevice,
+                "workspace: device ordinal " + std::to_string(device) + " out of range");
   std::lock_guard<std::mutex> lock(mutex);
   Buffer& buffer = buffers[device];
   if (buffer.bytes >= bytes) return buffer.data;
@@ -53,7 +58,8 @@ void* internal_workspace(int device, std::size_t bytes, cudaStream_t stream) {
   void* data = nullptr;
   const cudaError_t status = cudaMalloc(&data, bytes);
   if (status != cudaSuccess)
-    throw Error(Error::Kind::kDevice, "fp8_blockscale_gemm_sm90: workspace: cudaMalloc of " + std::to_string(bytes) +
+    throw Error(Error::Kind::kDevice, "fp8_blockscale_gemm_sm90: workspace: cudaMalloc of " +
+                                          std::to_string(bytes) +
                                           " bytes failed: " + cudaGetErrorString(status));
   buffer = Buffer{data, bytes};
   return data;

@@ -13,7 +13,7 @@ constexpr std::size_t kWorkspaceAlignment = 256;
 // Where each quantized operand goes inside a workspace of `bytes()` bytes.
 struct QuantizedLayout {
   int64_t m, n, k;
-  bool input, weight;  // which operands are quantized
+  bool input, weight;                                         // which operands are quantized
   int64_t input_scale_ld() const { return (m + 3) / 4 * 4; }  // column-major (K/128, M') like cuBLASLt's
   std::size_t input_values_offset() const { return 0; }
   std::size_t input_scales_offset() const;

@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "api/argument_check.h"
 #include "blockgemm/quantize.h"
 #include "ptx/ptx.cuh"
 
@@ -257,126 +258,15 @@ __global__ void __launch_bounds__(kThreadsPerBlock) per_block_cast_kernel(const 
 // Validation
 // ---------------------------------------------------------------------------------------------------------
 
-std::string shape_str(const TensorView& t) {
-  std::ostringstream os;
-  os << "(";
-  for (int i = 0; i < t.rank; ++i) os << (i ? ", " : "") << t.shape[i];
-  os << ")";
-  return os.str();
-}
-
-std::string stride_str(const TensorView& t) {
-  std::ostringstream os;
-  os << "(";
-  for (int i = 0; i < t.rank; ++i) os << (i ? ", " : "") << t.strides[i];
-  os << ")";
-  return os.str();
-}
-
-std::string device_str(int device) {
-  return device == TensorView::kHostDevice ? std::string("host memory") : "cuda:" + std::to_string(device);
-}
-
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
-
-class Validator {
- public:
-  explicit Validator(const char* function) : function_(function) {}
-
-  [[noreturn]] void fail(const std::string& argument, const std::string& expected, const std::string& actual,
-                         Error::Kind kind = Error::Kind::kInvalidArgument) const {
-    throw Error(kind,
-                std::string(function_) + ": " + argument + ": expected " + expected + ", got " + actual);
-  }
-
-  void require_matrix(const std::string& name, const TensorView& t) const {
-    if (t.rank != 2) fail(name, "a 2-D tensor", std::to_string(t.rank) + "-D tensor");
-    if (t.shape[0] < 0 || t.shape[1] < 0) fail(name, "non-negative sizes", shape_str(t));
-  }
-
-  void require_dtype(const std::string& name, const TensorView& t, DType dtype) const {
-    if (t.dtype != dtype) fail(name + ".dtype", dtype_name(dtype), dtype_name(t.dtype));
-  }
-
-  void require_shape(const std::string& name, const TensorView& t, int64_t rows, int64_t cols) const {
-    if (t.rows() != rows || t.cols() != cols)
-      fail(name, "shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ")", shape_str(t));
-  }
-
-  void require_data(const std::string& name, const TensorView& t) const {
-    if (t.data == nullptr) fail(name, "a non-null data pointer", "nullptr");
-  }
-
-  void require_device(const std::string& name, const TensorView& t, int device) const {
-    if (t.device != device) fail(name + ".device", device_str(device), device_str(t.device));
-  }
-
-  void require_aligned(const std::string& name, const void* ptr, std::size_t alignment) const {
-    if (reinterpret_cast<uintptr_t>(ptr) % alignment != 0) {
-      std::ostringstream os;
-      os << ptr;
-      fail(name + " data pointer", std::to_string(alignment) + "-byte aligned", os.str());
-    }
-  }
-
-  // Row-major with unit column stride; the row stride keeps every 8-column chunk of a row on a 16-byte
-  // boundary for x (16-byte loads) and every 8-column chunk of out on an 8-byte boundary (8-byte stores). A single row's stride is
-  // never used, so it is not checked.
-  void require_row_major(const std::string& name, const TensorView& t, int64_t row_stride_multiple) const {
-    if (t.strides[1] != 1) fail(name + " strides", "column stride 1 (row-major)", stride_str(t));
-    if (t.rows() > 1) {
-      if (t.strides[0] < t.cols())
-        fail(name + " strides", "row stride >= " + std::to_string(t.cols()), stride_str(t));
-      if (t.strides[0] % row_stride_multiple != 0)
-        fail(name + " strides",
-             "a row stride that is a multiple of " + std::to_string(row_stride_multiple) + " elements",
-             stride_str(t));
-    }
-    require_aligned(name, t.data, 16);
-  }
-
-  // Row-major (stride (>= cols, 1)) or column-major (stride (1, >= rows)); a dimension of size 1 may have
-  // any non-negative stride since it is never multiplied by a non-zero index.
-  void require_scale_layout(const std::string& name, const TensorView& t) const {
-    const int64_t rows = t.rows(), cols = t.cols();
-    const int64_t rs = t.strides[0], cs = t.strides[1];
-    const bool row_major = (cols <= 1 || cs == 1) && (rows <= 1 || rs >= cols);
-    const bool col_major = (rows <= 1 || rs == 1) && (cols <= 1 || cs >= rows);
-    if (rs < 0 || cs < 0 || !(row_major || col_major))
-      fail(name + " strides",
-           "row-major (>= " + std::to_string(cols) + ", 1) or column-major (1, >= " + std::to_string(rows) +
-               ")",
-           stride_str(t));
-    require_aligned(name, t.data, 4);
-  }
-
-  // The kernels read x while they write out and scales: no written byte may alias a read one, nor the two
-  // outputs each other (the order of their writes is unspecified).
-  void require_disjoint(const std::string& name_a, const TensorView& a, const std::string& name_b,
-                        const TensorView& b) const {
-    const auto span_a = byte_span(a), span_b = byte_span(b);
-    if (span_a.first < span_b.second && span_b.first < span_a.second)
-      fail(name_a, "memory disjoint from " + name_b, "overlapping buffers");
-  }
-
- private:
-  // [first byte, one past the last byte) of a non-empty view with non-negative strides.
-  static std::pair<uintptr_t, uintptr_t> byte_span(const TensorView& t) {
-    const auto begin = reinterpret_cast<uintptr_t>(t.data);
-    const int64_t last = (t.rows() - 1) * t.strides[0] + (t.cols() - 1) * t.strides[1];
-    return {begin, begin + static_cast<uintptr_t>((last + 1) * static_cast<int64_t>(dtype_size(t.dtype)))};
-  }
-
-  const char* function_;
-};
 
 // Checks everything and fills the kernel arguments; returns false when there is nothing to do (an empty
 // x), in which case nothing past the shapes is checked because nothing is accessed.
 bool validate_cast_args(const char* function, const TensorView& x, const TensorView& out,
                         const TensorView& scales, bool per_block, CastArgs& args) {
-  const Validator v(function);
+  const api::ArgumentCheck v(function);
   v.require_matrix("x", x);
   v.require_matrix("out", out);
   v.require_matrix("scales", scales);
@@ -401,8 +291,8 @@ bool validate_cast_args(const char* function, const TensorView& x, const TensorV
   v.require_device("out", out, x.device);
   v.require_device("scales", scales, x.device);
 
-  v.require_row_major("x", x, kElementsPerChunk);
-  v.require_row_major("out", out, 8);  // fp8 is stored 8 bytes (one chunk) at a time
+  v.require_row_major("x", x, 16);     // one 8-element chunk is one 16-byte load
+  v.require_row_major("out", out, 8);  // and one 8-byte fp8 store
   v.require_scale_layout("scales", scales);
   v.require_disjoint("out", out, "x", x);
   v.require_disjoint("scales", scales, "x", x);
