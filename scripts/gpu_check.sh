@@ -2,17 +2,18 @@
 # Builds, tests and benchmarks blockgemm on a Hopper machine in one go (the device machine has no network
 # and no GoogleTest: scripts/prepare_device.sh copies Debian's GoogleTest source into .deps/ beforehand).
 #
-#   scripts/gpu_check.sh [--sanitize] [--bench] [--bench-args "..."] [--gtest-filter PATTERN]
+#   scripts/gpu_check.sh [--sanitize] [--bench] [--bench-args "..."] [--gtest-filter PATTERN] [--python]
 #
 # Writes logs and results under $OUT (default .out/) and prints a summary last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-sanitize=0 bench=0 bench_args="" gtest_filter="*"
+sanitize=0 bench=0 python=0 bench_args="" gtest_filter="*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --sanitize) sanitize=1 ;;
     --bench) bench=1 ;;
+    --python) python=1 ;;
     --bench-args) bench_args="$2"; shift ;;
     --gtest-filter) gtest_filter="$2"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -71,6 +72,19 @@ if [ "$sanitize" = 1 ]; then
       status=1; tail -30 "$OUT/sanitizer_$tool.log"; summary+=("sanitizer $tool: FAILED")
     fi
   done
+fi
+
+if [ "$python" = 1 ]; then
+  echo "== Python package"
+  # The device has no network: build against the installed scikit-build-core / nanobind / torch.
+  py=${BLOCKGEMM_PYTHON:-/opt/torch/.venv/bin/python}
+  if "$py" -m pip install --no-build-isolation --no-deps . >"$OUT/pip.log" 2>&1 &&
+     timeout 600 "$py" -m pytest -q python/tests -s >"$OUT/pytest.log" 2>&1; then
+    summary+=("python: $(tail -1 "$OUT/pytest.log")")
+  else
+    status=1; tail -40 "$OUT/pip.log"; tail -60 "$OUT/pytest.log" 2>/dev/null
+    summary+=("python: FAILED ($(tail -1 "$OUT/pytest.log" 2>/dev/null))")
+  fi
 fi
 
 if [ "$bench" = 1 ]; then
