@@ -55,9 +55,18 @@ def _optional_desc(t: Optional[torch.Tensor]) -> Optional[tuple]:
     return None if t is None else _desc(t)
 
 
+# torch's raw current-stream query skips building a torch.cuda.Stream object (about 2 us per call); the
+# public API is the fallback where the private one is missing.
+_raw_current_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
 def _stream(t: torch.Tensor) -> int:
     # torch's current stream for the tensor's device: inside torch.cuda.graph() that is the capturing stream.
-    return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
+    if not t.is_cuda:
+        return 0
+    if _raw_current_stream is not None:
+        return _raw_current_stream(t.device.index)
+    return torch.cuda.current_stream(t.device).cuda_stream
 
 
 def _check_tensor(name: str, t: object, optional: bool = False, function: str = _FUNCTION) -> None:
