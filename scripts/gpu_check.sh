@@ -3,17 +3,19 @@
 # and no GoogleTest: scripts/prepare_device.sh copies Debian's GoogleTest source into .deps/ beforehand).
 #
 #   scripts/gpu_check.sh [--sanitize] [--bench] [--bench-args "..."] [--gtest-filter PATTERN] [--python]
+#                        [--fuzz N]
 #
 # Writes logs and results under $OUT (default .out/) and prints a summary last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-sanitize=0 bench=0 python=0 bench_args="" gtest_filter="*"
+sanitize=0 bench=0 python=0 fuzz_cases=0 bench_args="" gtest_filter="*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --sanitize) sanitize=1 ;;
     --bench) bench=1 ;;
     --python) python=1 ;;
+    --fuzz) fuzz_cases="$2"; shift ;;
     --bench-args) bench_args="$2"; shift ;;
     --gtest-filter) gtest_filter="$2"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -72,6 +74,15 @@ if [ "$sanitize" = 1 ]; then
       status=1; tail -30 "$OUT/sanitizer_$tool.log"; summary+=("sanitizer $tool: FAILED")
     fi
   done
+fi
+
+if [ "$fuzz_cases" -gt 0 ]; then
+  echo "== shape fuzzer"
+  if timeout 480 "$build/tests/fuzz/blockgemm_fuzz" --cases "$fuzz_cases" >"$OUT/fuzz.log" 2>&1; then
+    summary+=("fuzzer: $(tail -1 "$OUT/fuzz.log")")
+  else
+    status=1; grep -E "FAIL|fuzz:" "$OUT/fuzz.log" | head -20; summary+=("fuzzer: FAILED ($(tail -1 "$OUT/fuzz.log"))")
+  fi
 fi
 
 if [ "$python" = 1 ]; then
