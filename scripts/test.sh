@@ -12,4 +12,14 @@ cmake --build build -j "$(nproc)"
 if ! build/tests/blockgemm_gpu_tests --gtest_filter='GemmLayouts.ZeroRowsIsANoOp' 2>&1 | grep -q '\[  PASSED  \] 1'; then
   echo "NOTE: no usable Hopper GPU here: the GPU tests will be reported as skipped (see scripts/gpu_check.sh)."
 fi
-cd build && ctest --output-on-failure -j "$(nproc)"
+cd build
+log=$(mktemp)
+status=0
+ctest --output-on-failure -j "$(nproc)" | tee "$log" || status=$?
+# A closing count line that says how many tests ran and how many skipped for want of a GPU.
+total=$(grep -oE 'out of [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+failed=$(grep -oE '[0-9]+ tests failed' "$log" | tail -1 | grep -oE '^[0-9]+' || echo 0)
+skipped=$(grep -c '(Skipped)' "$log" || true)
+rm -f "$log"
+echo "ctest: $((total - failed - skipped)) passed, ${failed} failed, ${skipped} skipped"
+exit $status
