@@ -3,7 +3,7 @@
 # GPU the GPU tests report "Skipped" with the reason; on a Hopper machine they run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install_deps.sh
+scripts/install_deps.sh --tests
 export PATH=/usr/local/cuda/bin:$PATH
 gtest_src=/usr/src/googletest
 [ -d "$gtest_src" ] || gtest_src=$PWD/.deps/googletest
