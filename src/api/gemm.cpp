@@ -146,10 +146,11 @@ void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
   api::require_hopper(input.device);
   require_current_device(input.device);
   if (args.m == 0) return;
+  // Held until the kernels that use the internal workspace are enqueued (see api::WorkspaceLease).
+  api::WorkspaceLease lease;
   if (args.quantize_input || args.quantize_weight) {
-    void* scratch = workspace ? workspace->data
-                              : api::internal_workspace(input.device, quantized_layout(args).bytes(), stream);
-    quantize_operands(input, weight, args, scratch, stream);
+    if (!workspace) lease = api::internal_workspace(input.device, quantized_layout(args).bytes(), stream);
+    quantize_operands(input, weight, args, workspace ? workspace->data : lease.data, stream);
   }
   const heuristics::GemmPlan plan = make_plan(args.m, args.n, args.k, device_model(input.device));
   kernels::launch_fp8_gemm(plan, args, stream);

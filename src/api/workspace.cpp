@@ -1,8 +1,9 @@
 #include "api/workspace.h"
 
-#include <array>
+#include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "blockgemm/tensor.h"
 
@@ -30,20 +31,20 @@ std::size_t QuantizedLayout::bytes() const {
          (weight ? align_up(static_cast<std::size_t>((n + 127) / 128 * (k / 128)) * 4) : 0);
 }
 
-void* internal_workspace(int device, std::size_t bytes, cudaStream_t stream) {
+WorkspaceLease internal_workspace(int device, std::size_t bytes, cudaStream_t stream) {
   struct Buffer {
     void* data = nullptr;
     std::size_t bytes = 0;
   };
-  constexpr int kMaxDevices = 64;
-  static std::array<Buffer, kMaxDevices> buffers{};
+  static std::map<std::pair<int, cudaStream_t>, Buffer> buffers;
   static std::mutex mutex;
-  if (device < 0 || device >= kMaxDevices)
-    throw Error(Error::Kind::kDevice,
-                "workspace: device ordinal " + std::to_string(device) + " out of range");
-  std::lock_guard<std::mutex> lock(mutex);
-  Buffer& buffer = buffers[device];
-  if (buffer.bytes >= bytes) return buffer.data;
+  WorkspaceLease lease;
+  lease.lock = std::unique_lock<std::mutex>(mutex);
+  Buffer& buffer = buffers[{device, stream}];
+  if (buffer.bytes >= bytes) {
+    lease.data = buffer.data;
+    return lease;
+  }
 
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) cudaGetLastError();
@@ -51,8 +52,9 @@ void* internal_workspace(int device, std::size_t bytes, cudaStream_t stream) {
     throw Error(Error::Kind::kInvalidArgument,
                 "fp8_blockscale_gemm_sm90: workspace: expected " + std::to_string(bytes) +
                     " bytes for the bf16 operands, got the library's " + std::to_string(buffer.bytes) +
-                    " and it cannot grow during CUDA graph capture (run this shape once before capturing, or "
-                    "pass a Workspace of fp8_blockscale_gemm_sm90_workspace_bytes())");
+                    " for this stream and it cannot grow during CUDA graph capture (run this shape once on "
+                    "the stream before capturing, or pass a Workspace of "
+                    "fp8_blockscale_gemm_sm90_workspace_bytes())");
   if (buffer.data) cudaFree(buffer.data);
   buffer = Buffer{};
   void* data = nullptr;
@@ -62,7 +64,8 @@ void* internal_workspace(int device, std::size_t bytes, cudaStream_t stream) {
                                           std::to_string(bytes) +
                                           " bytes failed: " + cudaGetErrorString(status));
   buffer = Buffer{data, bytes};
-  return data;
+  lease.data = data;
+  return lease;
 }
 
 }  // namespace blockgemm::api

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 namespace blockgemm::api {
 
@@ -22,9 +23,16 @@ struct QuantizedLayout {
   std::size_t bytes() const;
 };
 
-// The library's own workspace for `device`, at least `bytes` long. Grows (cudaFree + cudaMalloc, which
-// synchronise the device) only when a larger problem comes; refuses to grow while `stream` is being
-// captured into a graph, since allocation cannot be captured.
-void* internal_workspace(int device, std::size_t bytes, cudaStream_t stream);
+// The library's own workspace for (`device`, `stream`), at least `bytes` long, lent until the lease is
+// destroyed. One buffer per stream: calls on one stream are ordered by it, while two streams sharing a
+// buffer would overwrite each other's quantized operands. The lease holds a lock so that no other thread
+// can grow (free) the buffer before this call's kernels are enqueued; growing frees with cudaFree, which
+// waits for every enqueued kernel. Refuses to grow while `stream` is being captured into a graph, since
+// allocation cannot be captured.
+struct WorkspaceLease {
+  void* data = nullptr;
+  std::unique_lock<std::mutex> lock;
+};
+WorkspaceLease internal_workspace(int device, std::size_t bytes, cudaStream_t stream);
 
 }  // namespace blockgemm::api
