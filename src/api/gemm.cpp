@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "api/argument_check.h"
 #include "api/validate.h"
 #include "api/workspace.h"
 #include "blockgemm/blockgemm.h"
@@ -142,17 +143,30 @@ void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
       throw Error(
           Error::Kind::kInvalidArgument,
           "fp8_blockscale_gemm_sm90: workspace: expected a 256-byte aligned pointer, got an unaligned one");
+    if (workspace) {
+      // The quantizers write the workspace while the operands are read and out is written.
+      const api::ArgumentCheck check("fp8_blockscale_gemm_sm90");
+      if (workspace->data == nullptr) check.fail("workspace", "a non-null data pointer", "nullptr");
+      const TensorView span = TensorView::matrix(workspace->data, DType::kFloat8E4M3, 1,
+                                                 static_cast<int64_t>(needed), input.device);
+      check.require_disjoint("workspace", span, "input", input);
+      check.require_disjoint("workspace", span, "weight", weight);
+      check.require_disjoint("workspace", span, "out", out);
+      if (input_scale) check.require_disjoint("workspace", span, "input_scale", *input_scale);
+      if (weight_scale) check.require_disjoint("workspace", span, "weight_scale", *weight_scale);
+    }
   }
   api::require_hopper(input.device);
   require_current_device(input.device);
   if (args.m == 0) return;
+  // Planned before anything is enqueued, so a failure here leaves no orphan quantizer in the stream.
+  const heuristics::GemmPlan plan = make_plan(args.m, args.n, args.k, device_model(input.device));
   // Held until the kernels that use the internal workspace are enqueued (see api::WorkspaceLease).
   api::WorkspaceLease lease;
   if (args.quantize_input || args.quantize_weight) {
     if (!workspace) lease = api::internal_workspace(input.device, quantized_layout(args).bytes(), stream);
     quantize_operands(input, weight, args, workspace ? workspace->data : lease.data, stream);
   }
-  const heuristics::GemmPlan plan = make_plan(args.m, args.n, args.k, device_model(input.device));
   kernels::launch_fp8_gemm(plan, args, stream);
 }
 

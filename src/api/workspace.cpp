@@ -4,6 +4,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "blockgemm/tensor.h"
 
@@ -46,8 +47,13 @@ WorkspaceLease internal_workspace(int device, std::size_t bytes, cudaStream_t st
     return lease;
   }
 
+  // An error from the query (e.g. the legacy stream while another thread captures) counts as capturing:
+  // allocating then would invalidate that capture.
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) cudaGetLastError();
+  if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) {
+    cudaGetLastError();
+    capture = cudaStreamCaptureStatusActive;
+  }
   if (capture != cudaStreamCaptureStatusNone)
     throw Error(Error::Kind::kInvalidArgument,
                 "fp8_blockscale_gemm_sm90: workspace: expected " + std::to_string(bytes) +
@@ -55,10 +61,14 @@ WorkspaceLease internal_workspace(int device, std::size_t bytes, cudaStream_t st
                     " for this stream and it cannot grow during CUDA graph capture (run this shape once on "
                     "the stream before capturing, or pass a Workspace of "
                     "fp8_blockscale_gemm_sm90_workspace_bytes())");
-  if (buffer.data) cudaFree(buffer.data);
+  // The smaller buffer is retired, not freed: graphs captured earlier keep its address and write into it
+  // on every replay. It lives until the process exits.
+  static std::vector<void*> retired;
+  if (buffer.data) retired.push_back(buffer.data);
   buffer = Buffer{};
   void* data = nullptr;
   const cudaError_t status = cudaMalloc(&data, bytes);
+  if (status != cudaSuccess) cudaGetLastError();
   if (status != cudaSuccess)
     throw Error(Error::Kind::kDevice, "fp8_blockscale_gemm_sm90: workspace: cudaMalloc of " +
                                           std::to_string(bytes) +

@@ -26,9 +26,9 @@ struct QuantizedLayout {
 // The library's own workspace for (`device`, `stream`), at least `bytes` long, lent until the lease is
 // destroyed. One buffer per stream: calls on one stream are ordered by it, while two streams sharing a
 // buffer would overwrite each other's quantized operands. The lease holds a lock so that no other thread
-// can grow (free) the buffer before this call's kernels are enqueued; growing frees with cudaFree, which
-// waits for every enqueued kernel. Refuses to grow while `stream` is being captured into a graph, since
-// allocation cannot be captured.
+// can swap the buffer before this call's kernels are enqueued. A buffer outgrown by a larger problem is
+// kept (graphs captured earlier still use it), not freed. Refuses to grow while `stream` is being
+// captured into a graph, since allocation cannot be captured.
 struct WorkspaceLease {
   void* data = nullptr;
   std::unique_lock<std::mutex> lock;

@@ -102,30 +102,44 @@ template <class Config>
 void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   using OutT = typename Config::OutT;
   auto kernel = fp8_gemm_1d2d_kernel<Config>;
-  // Raising the dynamic shared-memory limit is a per-function host setting, done once.
-  static std::once_flag configured;
-  static cudaError_t configure_status = cudaSuccess;
-  std::call_once(configured, [&] {
-    configure_status =
+  // The dynamic shared-memory limit and the co-resident cluster count are per device: set and query
+  // them once for each device this process launches on.
+  struct DeviceSetup {
+    std::once_flag once;
+    cudaError_t status = cudaSuccess;
+    int max_clusters = 0;
+  };
+  constexpr int kMaxDevices = 64;
+  static DeviceSetup setups[kMaxDevices];
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    cudaGetLastError();
+    throw Error(Error::Kind::kDevice, "fp8_blockscale_gemm_sm90: cannot identify the current device");
+  }
+  DeviceSetup& setup = setups[device];
+  std::call_once(setup.once, [&] {
+    setup.status =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes);
-  });
-  if (configure_status != cudaSuccess) throw_cuda("cudaFuncSetAttribute", configure_status);
-  // A cluster needs all its CTAs on one GPC at once: fewer clusters than SMs / size may fit. A persistent
-  // grid larger than what is co-resident would run its last clusters in a second, serial round.
-  static int max_clusters = 0;
-  static std::once_flag occupancy_queried;
-  std::call_once(occupancy_queried, [&] {
-    ClusterLaunch<Config> probe(Config::kMulticast * 66, nullptr);
-    if (cudaOccupancyMaxActiveClusters(&max_clusters, kernel, &probe.config) != cudaSuccess) {
+    if (setup.status != cudaSuccess) {
       cudaGetLastError();
-      max_clusters = 0;
+      return;
+    }
+    // A cluster needs all its CTAs on one GPC at once: fewer clusters than SMs / size may fit. A
+    // persistent grid larger than what is co-resident would run its last clusters in a second round.
+    ClusterLaunch<Config> probe(Config::kMulticast * 66, nullptr);
+    if (cudaOccupancyMaxActiveClusters(&setup.max_clusters, kernel, &probe.config) != cudaSuccess) {
+      cudaGetLastError();
+      setup.max_clusters = 0;
     }
     if (std::getenv("BLOCKGEMM_DEBUG"))
-      std::fprintf(stderr,
-                   "blockgemm: BLOCK_M=%d BLOCK_N=%d multicast=%d stages=%d smem=%d max_active_clusters=%d\n",
-                   Config::BLOCK_M, Config::BLOCK_N, Config::kMulticast, Config::kNumStages,
-                   Config::kSmemBytes, max_clusters);
+      std::fprintf(
+          stderr,
+          "blockgemm: cuda:%d BLOCK_M=%d BLOCK_N=%d multicast=%d stages=%d smem=%d max_active_clusters=%d\n",
+          device, Config::BLOCK_M, Config::BLOCK_N, Config::kMulticast, Config::kNumStages,
+          Config::kSmemBytes, setup.max_clusters);
   });
+  if (setup.status != cudaSuccess) throw_cuda("cudaFuncSetAttribute", setup.status);
+  const int max_clusters = setup.max_clusters;
   int grid = plan.grid;
   // Only clusters of several CTAs are clamped: for single-CTA "clusters" the query answered 13 on an H100
   // that ran 132 such CTAs at once (bench/NOTES.md), so its answer is not used there.
@@ -154,8 +168,9 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   params.scale_b_row_stride = args.scale_b_row_stride;
   params.scale_b_k_stride = args.scale_b_k_stride;
   ClusterLaunch<Config> launch(grid, stream);
-  cudaError_t status = cudaLaunchKernelEx(&launch.config, kernel, tmap_a, tmap_b, tmap_out, params);
-  if (status == cudaSuccess) status = cudaGetLastError();
+  // The launch's own status decides: a stale error left on this thread by an earlier, unrelated call
+  // must not be reported as this launch failing.
+  const cudaError_t status = cudaLaunchKernelEx(&launch.config, kernel, tmap_a, tmap_b, tmap_out, params);
   if (status != cudaSuccess) throw_cuda("fp8_gemm_1d2d launch", status);
 }
 

@@ -342,6 +342,7 @@ void per_token_cast_to_fp8(const TensorView& x, const TensorView& out, const Ten
   if (!validate_cast_args(kFunction, x, out, scales, /*per_block=*/false, args)) return;
   const int64_t warps = ceil_div(args.rows * args.col_groups, kGroupsPerWarpIteration);
   const int64_t blocks = std::min(ceil_div(warps, kWarpsPerBlock), kMaxGridBlocks);
+  cudaGetLastError();  // drop any stale error so the check after the launch sees only this launch's
   per_token_cast_kernel<<<static_cast<unsigned>(blocks), kThreadsPerBlock, 0, stream>>>(args);
   check_launch(kFunction);
 }
@@ -352,6 +353,7 @@ void per_block_cast_to_fp8(const TensorView& x, const TensorView& out, const Ten
   CastArgs args{};
   if (!validate_cast_args(kFunction, x, out, scales, /*per_block=*/true, args)) return;
   const int64_t blocks = std::min(args.row_groups * args.col_groups, kMaxGridBlocks);
+  cudaGetLastError();  // drop any stale error so the check after the launch sees only this launch's
   per_block_cast_kernel<<<static_cast<unsigned>(blocks), kThreadsPerBlock, 0, stream>>>(args);
   check_launch(kFunction);
 }

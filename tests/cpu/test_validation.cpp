@@ -215,3 +215,33 @@ TEST(Validation, PublicEntryValidatesBeforeTouchingTheDevice) {
 
 }  // namespace
 }  // namespace blockgemm
+
+namespace blockgemm {
+namespace {
+
+// The caller's workspace is checked before anything touches the device.
+void expect_workspace_error(const Workspace& workspace, const char* fragment) {
+  const TensorView input = TensorView::matrix(fake(0x100000), DType::kBFloat16, 64, 512, 0);
+  const TensorView weight = TensorView::matrix(fake(0x200000), DType::kFloat8E4M3, 256, 512, 0);
+  const TensorView weight_scale = TensorView::matrix(fake(0x400000), DType::kFloat32, 2, 4, 0);
+  const TensorView out = TensorView::matrix(fake(0x500000), DType::kBFloat16, 64, 256, 0);
+  try {
+    fp8_blockscale_gemm_sm90(input, weight, std::nullopt, weight_scale, out, std::nullopt, nullptr, workspace);
+    ADD_FAILURE() << "no error for " << fragment;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kInvalidArgument) << e.what();
+    EXPECT_NE(std::string(e.what()).find("workspace"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(Validation, CallersWorkspaceIsChecked) {
+  expect_workspace_error({fake(0x800000), 16}, "expected at least");
+  expect_workspace_error({nullptr, 1 << 20}, "non-null");
+  expect_workspace_error({fake(0x800010), 1 << 20}, "256-byte aligned");
+  expect_workspace_error({fake(0x100000), 1 << 20}, "disjoint from input");
+  expect_workspace_error({fake(0x4FFF00), 1 << 20}, "disjoint from");
+}
+
+}  // namespace
+}  // namespace blockgemm
