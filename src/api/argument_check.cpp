@@ -76,6 +76,9 @@ void ArgumentCheck::require_row_major(const std::string& name, const TensorView&
   if (t.rows() > 1) {
     if (t.strides[0] < t.cols())
       fail(name + " strides", "row stride >= " + std::to_string(t.cols()), stride_str(t));
+    // TMA encodes strides below 2^40 bytes; nothing sensible is larger (and larger would overflow below).
+    if (t.strides[0] >= (int64_t{1} << 36))
+      fail(name + " strides", "a row stride below 2^36 elements", stride_str(t));
     if ((t.strides[0] * static_cast<int64_t>(dtype_size(t.dtype))) % row_stride_bytes != 0)
       fail(name + " strides",
            "a row stride that is a multiple of " + std::to_string(row_stride_bytes) + " bytes",

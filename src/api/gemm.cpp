@@ -175,10 +175,9 @@ DeviceTensor fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView&
                                       const std::optional<TensorView>& weight_scale,
                                       std::optional<DType> out_dtype, cudaStream_t stream) {
   const DType dtype = out_dtype.value_or(DType::kBFloat16);
-  if (input.rank != 2 || weight.rank != 2 || input.device == TensorView::kHostDevice) {
-    // Let the full validation name the bad argument.
-    fp8_blockscale_gemm_sm90(input, weight, input_scale, weight_scale, TensorView{}, out_dtype, stream);
-  }
+  // Every argument is checked before anything is allocated.
+  api::validate_gemm_operands(input, weight, input_scale, weight_scale, dtype);
+  api::require_hopper(input.device);
   DeviceTensor out(dtype, input.rows(), weight.rows(), input.device);
   fp8_blockscale_gemm_sm90(input, weight, input_scale, weight_scale, out.view(), dtype, stream);
   return out;

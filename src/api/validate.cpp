@@ -21,12 +21,23 @@ const ArgumentCheck check("fp8_blockscale_gemm_sm90");
 
 }  // namespace
 
-kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorView& weight,
-                                        const std::optional<TensorView>& input_scale,
-                                        const std::optional<TensorView>& weight_scale, const TensorView& out,
-                                        std::optional<DType> out_dtype) {
-  for (const auto& [name, t] :
-       {std::pair<const char*, const TensorView*>{"input", &input}, {"weight", &weight}, {"out", &out}}) {
+namespace {
+
+// Everything but the architecture; `out` may be absent (the allocating form checks before it allocates).
+kernels::Fp8GemmArgs validate(const TensorView& input, const TensorView& weight,
+                              const std::optional<TensorView>& input_scale,
+                              const std::optional<TensorView>& weight_scale, const TensorView* out_or_null,
+                              std::optional<DType> out_dtype) {
+  // Without an out the checks below run against a stand-in of the right shape and dtype that aliases
+  // nothing; every out-specific check is skipped for it.
+  TensorView stand_in = TensorView::matrix(nullptr, out_dtype.value_or(DType::kBFloat16), input.rows(),
+                                           weight.rows(), input.device);
+  const bool have_out = out_or_null != nullptr;
+  const TensorView& out = have_out ? *out_or_null : stand_in;
+  for (const auto& [name, t] : {std::pair<const char*, const TensorView*>{"input", &input},
+                                {"weight", &weight},
+                                {"out", have_out ? &out : nullptr}}) {
+    if (t == nullptr) continue;
     check.require_matrix(name, *t);
     check.require_data(name, *t);
   }
@@ -60,11 +71,11 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
     fail("input/weight", "every dimension < 2^31", shape_str(input));
 
   // out
-  if (out_dtype && *out_dtype != out.dtype)
+  if (have_out && out_dtype && *out_dtype != out.dtype)
     fail("out_dtype", std::string("out's dtype ") + dtype_name(out.dtype), dtype_name(*out_dtype));
   if (out.dtype != DType::kBFloat16 && out.dtype != DType::kFloat16 && out.dtype != DType::kFloat32)
-    fail("out.dtype", "bfloat16, float16 or float32", dtype_name(out.dtype));
-  if (out.rows() != m || out.cols() != n)
+    fail(have_out ? "out.dtype" : "out_dtype", "bfloat16, float16 or float32", dtype_name(out.dtype));
+  if (have_out && (out.rows() != m || out.cols() != n))
     fail("out", "shape (" + std::to_string(m) + ", " + std::to_string(n) + ")", shape_str(out));
 
   // scales: required for fp8 operands, absent (checked above) for bf16 ones
@@ -101,7 +112,7 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   if (input.device == TensorView::kHostDevice) fail("input.device", "a CUDA device", "host memory");
   const int device = input.device;
   check.require_device("weight", weight, device);
-  check.require_device("out", out, device);
+  if (have_out) check.require_device("out", out, device);
   if (input_scale) check.require_device("input_scale", *input_scale, device);
   if (weight_scale) check.require_device("weight_scale", *weight_scale, device);
 
@@ -109,17 +120,19 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   // TMA needs 16-byte aligned bases and row strides.
   check.require_row_major("input", input, 16);
   check.require_row_major("weight", weight, 16);
-  check.require_row_major("out", out, 16);
+  if (have_out) check.require_row_major("out", out, 16);
   const ScaleStrides a_layout =
       input_scale ? check.require_scale_layout("input_scale", *input_scale) : ScaleStrides{0, 0};
   const ScaleStrides b_layout =
       weight_scale ? check.require_scale_layout("weight_scale", *weight_scale) : ScaleStrides{0, 0};
 
   // out must not overlap what the kernel reads while it writes.
-  check.require_disjoint("out", out, "input", input);
-  check.require_disjoint("out", out, "weight", weight);
-  if (input_scale) check.require_disjoint("out", out, "input_scale", *input_scale);
-  if (weight_scale) check.require_disjoint("out", out, "weight_scale", *weight_scale);
+  if (have_out) {
+    check.require_disjoint("out", out, "input", input);
+    check.require_disjoint("out", out, "weight", weight);
+    if (input_scale) check.require_disjoint("out", out, "input_scale", *input_scale);
+    if (weight_scale) check.require_disjoint("out", out, "weight_scale", *weight_scale);
+  }
 
   kernels::Fp8GemmArgs args{};
   args.m = static_cast<int>(m);
@@ -142,6 +155,21 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
   args.out_row_stride = m > 1 ? out.strides[0] : n;
   args.out_dtype = out.dtype;
   return args;
+}
+
+}  // namespace
+
+kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorView& weight,
+                                        const std::optional<TensorView>& input_scale,
+                                        const std::optional<TensorView>& weight_scale, const TensorView& out,
+                                        std::optional<DType> out_dtype) {
+  return validate(input, weight, input_scale, weight_scale, &out, out_dtype);
+}
+
+void validate_gemm_operands(const TensorView& input, const TensorView& weight,
+                            const std::optional<TensorView>& input_scale,
+                            const std::optional<TensorView>& weight_scale, std::optional<DType> out_dtype) {
+  validate(input, weight, input_scale, weight_scale, nullptr, out_dtype);
 }
 
 void require_hopper(int device, int capability_override) {

@@ -17,6 +17,12 @@ kernels::Fp8GemmArgs validate_gemm_args(const TensorView& input, const TensorVie
                                         const std::optional<TensorView>& weight_scale, const TensorView& out,
                                         std::optional<DType> out_dtype);
 
+// The same checks without an `out` (which the allocating form creates only once they pass); out_dtype
+// must be a supported output dtype.
+void validate_gemm_operands(const TensorView& input, const TensorView& weight,
+                            const std::optional<TensorView>& input_scale,
+                            const std::optional<TensorView>& weight_scale, std::optional<DType> out_dtype);
+
 // Throws Error(kDevice) unless `device` is a Hopper GPU (compute capability 9.0) this process can use.
 // `capability_override` (major * 10 + minor, for tests) replaces the queried capability when >= 0.
 void require_hopper(int device, int capability_override = -1);

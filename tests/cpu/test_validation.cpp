@@ -169,6 +169,7 @@ TEST(Validation, OutShapeDtypeAndStride) {
   expect_error([](Args& a) { a.out.strides[0] = 260; }, {"out strides", "multiple of 16 bytes", "(260, 1)"});
   expect_error([](Args& a) { a.out.strides[1] = 2; }, {"out strides", "column stride 1"});
   expect_error([](Args& a) { a.input.strides[0] = 1024 + 8; }, {"input strides", "multiple of 16 bytes"});
+  expect_error([](Args& a) { a.out.strides[0] = int64_t{1} << 50; }, {"out strides", "below 2^36"});
 }
 
 TEST(Validation, PointerAlignment) {
@@ -241,6 +242,33 @@ TEST(Validation, CallersWorkspaceIsChecked) {
   expect_workspace_error({fake(0x800010), 1 << 20}, "256-byte aligned");
   expect_workspace_error({fake(0x100000), 1 << 20}, "disjoint from input");
   expect_workspace_error({fake(0x4FFF00), 1 << 20}, "disjoint from");
+}
+
+}  // namespace
+}  // namespace blockgemm
+
+namespace blockgemm {
+namespace {
+
+TEST(Validation, AllocatingFormChecksEverythingBeforeAllocating) {
+  Args args;
+  auto call = [&](std::optional<DType> out_dtype) {
+    (void)fp8_blockscale_gemm_sm90(args.input, args.weight, args.input_scale, args.weight_scale, out_dtype);
+  };
+  try {
+    call(DType::kFloat8E4M3);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kInvalidArgument) << e.what();
+    EXPECT_NE(std::string(e.what()).find("out_dtype"), std::string::npos) << e.what();
+  }
+  args.input.device = TensorView::kHostDevice;
+  try {
+    call(std::nullopt);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input.device"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
