@@ -101,7 +101,7 @@ struct Options {
 // DeepSeek-V3's projection shapes (N, K), the suite anchors_h100.md reports.
 const std::vector<std::pair<int64_t, int64_t>> kDeepSeekNK = {
     {2112, 7168}, {576, 7168}, {24576, 1536}, {32768, 512}, {7168, 16384}, {4096, 7168}, {7168, 2048}};
-const std::vector<int64_t> kDeepSeekM = {1, 16, 64, 128, 512, 4096};
+const std::vector<int64_t> kDeepSeekM = {1, 2, 4, 8, 16, 24, 32, 48, 64, 128, 512, 4096};
 
 // Activations of a prefill batch, a large prefill and a decode step (per token, (M, K)), and the two
 // weights a bf16 checkpoint would quantize (per block, (N, K)).
@@ -113,7 +113,8 @@ const char* kUsage =
     "                       [--out-dtype bf16|fp16|fp32] [--weight-scale block|token] [--json PATH]\n"
     "                       [--no-baselines] [--check-rows R] [--seed S] [--paths LIST]\n"
     "                       [--quantizers] [--quant-token M,K]... [--quant-block N,K]...\n"
-    "  --suite deepseek   DeepSeek-V3 projections (N,K) x M in {1,16,64,128,512,4096} (the default)\n"
+    "  --suite deepseek   DeepSeek-V3 projections (N,K) x M in {1,2,4,8,16,24,32,48,64,128,512,4096}\n"
+    "                     (the default)\n"
     "  --shape M,N,K      one problem; repeatable; replaces the suite\n"
     "  --m-list ...       the M values crossed with the suite's (N,K) (not with --shape)\n"
     "  --out-dtype        output dtype of blockgemm and of the cuBLASLt baseline (default bf16)\n"
@@ -1186,8 +1187,33 @@ Summary ratio_summary(const std::vector<ShapeResult>& results, const std::string
   return summary;
 }
 
+// The smallest (or largest) value_of(r) over the shapes where it is finite.
+template <typename Value>
+Summary extreme_summary(const std::vector<ShapeResult>& results, const std::string& name, bool minimum,
+                        Value value_of) {
+  Summary summary;
+  summary.name = name;
+  summary.kind = minimum ? "min" : "max";
+  for (const ShapeResult& r : results) {
+    const double value = value_of(r);
+    if (!std::isfinite(value)) continue;
+    ++summary.shapes;
+    if (!std::isfinite(summary.value) || (minimum ? value < summary.value : value > summary.value))
+      summary.value = value;
+  }
+  return summary;
+}
+
 std::vector<Summary> summarize(const std::vector<ShapeResult>& results, const Paths& paths) {
   std::vector<Summary> summaries;
+  // Decode: the weight streamed from HBM is the whole cost.
+  summaries.push_back(extreme_summary(results, "us, 2112 x 7168 at M <= 32", false, [](const ShapeResult& r) {
+    return r.shape.m <= 32 && r.shape.n == 2112 && r.shape.k == 7168 && r.ours.timed ? r.ours.us : kNaN;
+  }));
+  summaries.push_back(
+      extreme_summary(results, "GB/s, weight >= 64 MB at M <= 32", true, [](const ShapeResult& r) {
+        return r.shape.m <= 32 && r.shape.n * r.shape.k >= (int64_t{64} << 20) ? gbps(r) : kNaN;
+      }));
   for (bool over_lt : {true, false}) {
     const std::string against = over_lt ? "cuBLASLt block" : "cuBLAS bf16";
     summaries.push_back(speedup_summary(results, "speedup over " + against + ", M <= 32", true, over_lt,

@@ -65,7 +65,7 @@ if [ "$sanitize" = 1 ]; then
   echo "== compute-sanitizer"
   # A representative subset: every kernel family, tails, both scale kinds; the full suite under memcheck
   # takes too long for one device call.
-  filter='AllKinds/*:GemmExact.*:GemmLayouts.*:DeepSeekV3/GemmShapes.MatchesReference/M33_*:DeepSeekV3/GemmShapes.MatchesReference/M255_*:DeepSeekV3/GemmShapes.MatchesReference/M1_*'
+  filter='AllKinds/*:Compiled/SwapSplitK.*:Decode/SmallMSweep.*/N2112_K2048_PerRow_ScaleColMajor:GemmExact.*:GemmLayouts.*:DeepSeekV3/GemmShapes.MatchesReference/M33_*:DeepSeekV3/GemmShapes.MatchesReference/M255_*:DeepSeekV3/GemmShapes.MatchesReference/M1_*'
   for tool in memcheck racecheck synccheck; do
     if timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 9 "$build/tests/blockgemm_gpu_tests" --gtest_brief=1 \
         --gtest_filter="$filter" >"$OUT/sanitizer_$tool.log" 2>&1; then

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -48,7 +49,7 @@ void require_current_device(int device) {
                     " (call cudaSetDevice first)");
 }
 
-// BLOCKGEMM_FORCE_TILE=MxN[xMULTICAST] (a compiled tile shape) overrides the heuristics: a tuning aid for the
+// BLOCKGEMM_FORCE_TILE=MxN[xMULTICAST][s] (a compiled tile shape; a trailing "s" for swapAB) overrides the heuristics: a tuning aid for the
 // benchmark, read once.
 std::optional<heuristics::TileShape> forced_tile() {
   static const std::optional<heuristics::TileShape> tile = []() -> std::optional<heuristics::TileShape> {
@@ -56,20 +57,32 @@ std::optional<heuristics::TileShape> forced_tile() {
     if (text == nullptr) return std::nullopt;
     int block_m = 0, block_n = 0, multicast = 1;
     if (std::sscanf(text, "%dx%dx%d", &block_m, &block_n, &multicast) < 2) return std::nullopt;
+    const bool swap_ab = std::strchr(text, 's') != nullptr;
     for (const heuristics::TileShape& t : heuristics::kTileShapes)
-      if (t.block_m == block_m && t.block_n == block_n && t.multicast == multicast) return t;
+      if (t == heuristics::TileShape{block_m, block_n, multicast, swap_ab}) return t;
     return std::nullopt;
   }();
   return tile;
 }
 
+// BLOCKGEMM_FORCE_SPLITS=S overrides the split-K factor (clamped to the K blocks), likewise.
+int forced_splits() {
+  static const int splits = [] {
+    const char* text = std::getenv("BLOCKGEMM_FORCE_SPLITS");
+    return text ? std::max(1, std::atoi(text)) : 0;
+  }();
+  return splits;
+}
+
 heuristics::GemmPlan make_plan(int64_t m, int64_t n, int64_t k, const heuristics::DeviceModel& model) {
   heuristics::GemmPlan plan = heuristics::plan_gemm(m, n, k, model);
-  if (const auto tile = forced_tile()) {
-    plan.tile = *tile;
-    plan.num_tiles = heuristics::num_tiles_launched(*tile, m, n);
-    plan.grid = heuristics::grid_for(*tile, plan.num_tiles, model.num_sms);
-    plan.num_waves = (plan.num_tiles + plan.grid - 1) / plan.grid;
+  const auto tile = forced_tile();
+  const int splits = forced_splits();
+  if (tile || splits) {
+    const heuristics::TileShape shape = tile ? *tile : plan.tile;
+    int k_splits = splits ? static_cast<int>(std::min<int64_t>(splits, k / 128)) : plan.k_splits;
+    if (shape.multicast > 1) k_splits = 1;
+    plan = heuristics::make_plan(shape, std::max(k_splits, 1), m, n, k, model);
   }
   return plan;
 }

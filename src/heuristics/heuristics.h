@@ -7,22 +7,29 @@
 
 namespace blockgemm::heuristics {
 
+// block_m rows of the input (tokens) by block_n rows of the weight.
 struct TileShape {
   int block_m, block_n;
-  int multicast = 1;  // CTAs per cluster along M sharing (multicasting) the weight tile
+  int multicast = 1;     // CTAs per cluster along M sharing (multicasting) the weight tile
+  bool swap_ab = false;  // weight rows on wgmma's 64-row side, tokens on its narrow N side (small M)
   constexpr bool operator==(const TileShape& other) const {
-    return block_m == other.block_m && block_n == other.block_n && multicast == other.multicast;
+    return block_m == other.block_m && block_n == other.block_n && multicast == other.multicast &&
+           swap_ab == other.swap_ab;
   }
+  constexpr int num_math_warpgroups() const { return (swap_ab ? block_n : block_m) / 64; }
 };
 
 // Every tile shape the library compiles a kernel for. The launcher instantiates exactly this list, so a
 // plan can never name a kernel that does not exist. BLOCK_N is a multiple of 16 (whole 32-byte output
 // strips) and two accumulator sets must fit the math warpgroups' registers (no spills: checked in the
 // build's ptxas report). Narrow tiles put more CTAs to work streaming the weight at small M; the odd
-// widths (96, 192) let the tile count fill whole waves of SMs.
-inline constexpr TileShape kTileShapes[] = {{64, 16},  {64, 32},   {64, 64},     {64, 96},
-                                            {64, 128}, {64, 192},  {128, 32},    {128, 64},
-                                            {128, 96}, {128, 128}, {128, 128, 2}};
+// widths (96, 192) let the tile count fill whole waves of SMs. The swapAB tiles serve M <= 32: 8 to 32
+// tokens against 64 or 128 weight rows.
+inline constexpr TileShape kTileShapes[] = {
+    {64, 16},          {64, 32},          {64, 64},          {64, 96},          {64, 128},
+    {64, 192},         {128, 32},         {128, 64},         {128, 96},         {128, 128},
+    {128, 128, 2},     {8, 64, 1, true},  {16, 64, 1, true}, {32, 64, 1, true}, {8, 128, 1, true},
+    {16, 128, 1, true}, {32, 128, 1, true}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).
@@ -31,12 +38,22 @@ struct DeviceModel {
   double fp8_tflops_per_sm = 1979.0 / 132;  // dense fp8 wgmma peak
   double hbm_bytes_per_ns = 2900;           // weight streaming, measured
   double sm_fill_bytes_per_ns = 70;         // what one SM's TMA pipeline pulls in (measured)
+  int num_gpcs = 8;                         // a cluster's CTAs share a GPC
+  // Clusters of `size` CTAs that fit at once, one CTA per SM (the launcher clamps to the driver's count).
+  // Pairs tile every GPC (even SM counts); larger clusters lose each GPC's remainder.
+  int max_clusters(int size) const {
+    return size <= 2 ? num_sms / size : num_gpcs * (num_sms / num_gpcs / size);
+  }
 };
+
+// Split-K runs a tile's K shares on the CTAs of one cluster: at most a portable cluster's 8.
+inline constexpr int kMaxSplitK = 8;
 
 struct GemmPlan {
   TileShape tile{0, 0};
   int64_t num_tiles = 0;
-  int grid = 0;  // persistent CTAs (a multiple of tile.multicast)
+  int k_splits = 1;  // CTAs (one cluster) per tile, each taking a contiguous share of the K blocks
+  int grid = 0;      // persistent CTAs (a multiple of the cluster size, tile.multicast * k_splits)
   int64_t num_waves = 0;
   double estimated_us = 0;
   std::string describe() const;
@@ -44,12 +61,20 @@ struct GemmPlan {
 
 // Tiles the kernel runs for (row blocks padded to whole clusters) and its persistent grid.
 int64_t num_tiles_launched(TileShape tile, int64_t m, int64_t n);
-int grid_for(TileShape tile, int64_t num_tiles, int num_sms);
+int grid_for(TileShape tile, int k_splits, int64_t num_tiles, const DeviceModel& device);
+
+// A plan for `tile` with `k_splits` (grid, waves, estimate filled in).
+GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device);
 
 // Estimated time of the persistent 1D2D kernel with `tile` on an (m, n, k) problem.
-double estimate_us(TileShape tile, int64_t m, int64_t n, int64_t k, const DeviceModel& device);
+double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device);
 
-// The tile (and grid) with the lowest estimate; ties go to the larger tile (fewer operand re-reads).
+// Up to this many tokens the weight rows go on wgmma's 64-row side (swapAB tiles).
+inline constexpr int64_t kMaxSwapAbM = 32;
+
+// The plan for an (m, n, k) problem. M <= kMaxSwapAbM: a swapAB tile with split-K chosen to occupy SMs
+// (only swapAB tiles split K). Larger M: the normal tile with the lowest estimate; ties go to the larger
+// grid, then to the larger tile (fewer operand re-reads).
 GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, const DeviceModel& device);
 
 }  // namespace blockgemm::heuristics

@@ -4,13 +4,17 @@
 //   warpgroup 0  producer: warp 0 issues TMA loads of the A and B tiles of each 128-wide K block into a
 //                ring of kNumStages shared-memory stages; warp 1 gathers that K block's scales (one per
 //                row of A; one per column of B) with cp.async. Both complete the stage's `full` barrier.
-//   warpgroups 1..kNumMathWarpgroups  math: 64 rows each. Per K block: four wgmma m64nNk32 into a
-//                scratch accumulator, wait, release the stage (`empty` barrier), then promote:
-//                acc += scratch * scale_a[row] * scale_b[col] in fp32 registers. The per-block scales
-//                make promotion per K block unavoidable: the tensor core cannot apply them itself.
-//   epilogue     each math warpgroup converts its 64 x BLOCK_N accumulators to OutT in a 128-byte
-//                swizzled staging buffer and stores it with TMA, which clips the M and N tails. The
-//                store drains while the next tile's main loop runs.
+//   warpgroups 1..kNumMathWarpgroups  math: 64 wgmma rows each (input rows, or weight rows when the
+//                config swaps A and B for small M). Per K block: four wgmma m64nNk32 into a scratch
+//                accumulator, wait, release the stage (`empty` barrier), then promote:
+//                acc += scratch * scale_a[token] * scale_b[weight row] in fp32 registers. The per-block
+//                scales make promotion per K block unavoidable: the tensor core cannot apply them itself.
+//   split-K      (swapAB tiles) when a problem has too few tiles to keep the SMs streaming the weight,
+//                the K blocks of each tile are shared among the CTAs of a cluster; rank 0 sums the
+//                others' fp32 partial tiles straight from their shared memory, in rank order.
+//   epilogue     each math warpgroup converts its accumulators to OutT in a swizzled staging buffer
+//                (transposing them when swapped) and stores it with TMA, which clips the M and N tails.
+//                The store drains while the next tile's main loop runs.
 #pragma once
 
 #include <cuda.h>
@@ -30,16 +34,19 @@ template <>
 struct PackedPair<__nv_bfloat16> {
   using Type = __nv_bfloat162;
   __device__ static Type pack(float x, float y) { return __floats2bfloat162_rn(x, y); }
+  __device__ static __nv_bfloat16 one(float x) { return __float2bfloat16_rn(x); }
 };
 template <>
 struct PackedPair<__half> {
   using Type = __half2;
   __device__ static Type pack(float x, float y) { return __floats2half2_rn(x, y); }
+  __device__ static __half one(float x) { return __float2half_rn(x); }
 };
 template <>
 struct PackedPair<float> {
   using Type = float2;
   __device__ static Type pack(float x, float y) { return make_float2(x, y); }
+  __device__ static float one(float x) { return x; }
 };
 
 // Shared-memory carve-up of one CTA; offsets follow GemmConfig's layout comment. Per-stage addresses are
@@ -74,6 +81,14 @@ struct SharedStorage {
   }
   // empty: math -> producer, the stage may be overwritten.
   __device__ uint64_t* empty(int stage) const { return full(Config::kNumStages + stage); }
+  // Split-K, on rank 0: rank `rank`'s partial tile of math warpgroup `group` is in its shared memory.
+  __device__ uint64_t* split_ready(int rank, int group) const {
+    return full(2 * Config::kNumStages + rank * 2 + group);
+  }
+  // Split-K, on ranks > 0: rank 0 has read this CTA's partial tile, whose buffer may be reused.
+  __device__ uint64_t* split_consumed(int group) const {
+    return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + group);
+  }
 };
 
 // Position in the stage ring, carried across tiles so producer and consumers stay in lock step.
@@ -101,7 +116,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   constexpr int kNumStages = Config::kNumStages;
   constexpr int kNumMathThreads = 128 * Config::kNumMathWarpgroups;
   using OutT = typename Config::OutT;
-  using Wgmma = ptx::Fp8WgmmaM64<BLOCK_N>;
+  constexpr bool kSwapAB = Config::kSwapAB;
+  using Wgmma = ptx::Fp8WgmmaM64<Config::MMA_N>;
   constexpr int kNumAccum = Wgmma::kNumAccum;
 
   extern __shared__ uint8_t smem_raw[];
@@ -112,10 +128,15 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   const int lane = threadIdx.x % 32;
   const int num_k_blocks = params.k / BLOCK_K;
   constexpr int kMulticast = Config::kMulticast;
-  TileScheduler<BLOCK_M, BLOCK_N, kMulticast> scheduler(params.m, params.n);
-  const int cta_rank = kMulticast > 1 ? static_cast<int>(ptx::cluster_ctarank()) : 0;
-  const int first_unit = blockIdx.x / kMulticast;
-  const int unit_stride = gridDim.x / kMulticast;
+  const int num_k_splits = Config::kSupportsSplitK ? params.num_k_splits : 1;
+  TileScheduler<BLOCK_M, BLOCK_N, kMulticast> scheduler(params.m, params.n, num_k_blocks, num_k_splits);
+  // A cluster holds the kMulticast CTAs of a multicast unit or the num_k_splits CTAs of a split tile.
+  const int cluster_size = kMulticast * num_k_splits;
+  const int cta_rank = cluster_size > 1 ? static_cast<int>(ptx::cluster_ctarank()) : 0;
+  // Which slice of the shared weight tile this CTA loads and multicasts (split-K clusters share none).
+  const int multicast_rank = kMulticast > 1 ? cta_rank : 0;
+  const int first_unit = blockIdx.x / cluster_size;
+  const int unit_stride = gridDim.x / cluster_size;
 
   if (threadIdx.x == 0) {
     ptx::prefetch_tensormap(&tmap_a);
@@ -127,6 +148,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       ptx::mbarrier_init(smem.empty(s),
                          Config::kNumMathWarpgroups * 4 * Config::kReleasesPerMathWarp * kMulticast);
     }
+    // Split-K hand-over: every thread of the sending (receiving) warpgroup arrives once per tile.
+    for (int i = 0; i < 2 * Config::kMaxSplitK + 2; ++i) ptx::mbarrier_init(smem.split_ready(0, 0) + i, 128);
     ptx::fence_mbarrier_init();
   }
   // A rows that no TMA box covers (M < BLOCK_M) stay zero for the whole kernel. Whole 8-row swizzle atoms
@@ -140,11 +163,14 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         reinterpret_cast<uint4*>(smem.tile_a(s))[c] = make_uint4(0, 0, 0, 0);
     ptx::fence_proxy_async_shared_cta();
   }
-  // Partners multicast into this CTA's barriers: they must all be initialised cluster-wide first.
-  if constexpr (kMulticast > 1)
+  // Partners multicast into (or arrive on) this CTA's barriers: they must be initialised cluster-wide first.
+  if (cluster_size > 1)
     ptx::barrier_cluster_sync();
   else
     __syncthreads();
+  // The next kernel in the stream may start its prologue on SMs this grid leaves free (every CTA of this
+  // persistent grid is already resident); its griddepcontrol.wait still waits for all of this grid.
+  if (threadIdx.x == 0) ptx::griddepcontrol_launch_dependents();
 
   if (warpgroup == 0) {
     // ------------------------------------------------------------------ producer warpgroup
@@ -159,7 +185,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         constexpr int kSliceRows = BLOCK_N / kMulticast;
         for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
           const TileCoord coord = scheduler.coord(unit, cta_rank);
-          for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+          for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
             // With multicast this waits for the consumers of every CTA the B slice is sent to.
             ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
             // The full tile is expected: this CTA's A plus every CTA's slice of B.
@@ -167,8 +193,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
                                            params.a_box_rows * BLOCK_K + Config::kTileBBytes);
             ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
                                               kb * BLOCK_K, coord.m_block * BLOCK_M);
-            uint8_t* slice = smem.tile_b(pipe.stage) + cta_rank * kSliceRows * BLOCK_K;
-            const int slice_row = coord.n_block * BLOCK_N + cta_rank * kSliceRows;
+            uint8_t* slice = smem.tile_b(pipe.stage) + multicast_rank * kSliceRows * BLOCK_K;
+            const int slice_row = coord.n_block * BLOCK_N + multicast_rank * kSliceRows;
             if constexpr (kMulticast > 1)
               ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
                                                           slice_row, (1u << kMulticast) - 1);
@@ -189,7 +215,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         const TileCoord coord = scheduler.coord(unit, cta_rank);
         const int m0 = coord.m_block * BLOCK_M;
         const int n0 = coord.n_block * BLOCK_N;
-        for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
+        for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
           ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
           // Rows past M read nothing and get scale 0: their A rows are TMA zero fill anyway.
           for (int i = lane; i < BLOCK_M; i += 32) {
@@ -220,11 +246,13 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const int math_thread = threadIdx.x - 128;
     const int group_thread = math_thread % 128;
     // wgmma accumulator layout: this thread owns rows r and r + 8 of its warpgroup's 64, and columns
-    // 8 j + 2 (lane % 4) + {0, 1} for every j < BLOCK_N / 8.
+    // 8 j + 2 (lane % 4) + {0, 1} for every j < MMA_N / 8. Rows are input rows (weight rows when
+    // swapped), columns weight rows (tokens when swapped).
     const int row_in_group = warp_in_group * 16 + lane / 4;
     const int col_in_octet = 2 * (lane % 4);
     const uint32_t named_barrier = 1 + math_group;
-    uint8_t* out_staging = smem.out() + math_group * 64 * BLOCK_N * static_cast<int>(sizeof(OutT));
+    uint8_t* out_staging = smem.out() + math_group * Config::kEpilogueRows * Config::kEpilogueCols *
+                                            static_cast<int>(sizeof(OutT));
 
     // A stage's B slices came from every CTA of the cluster: all of them learn that it is free.
     auto release_stage = [](uint64_t* empty_barrier) {
@@ -235,79 +263,142 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         ptx::mbarrier_arrive(empty_barrier);
       }
     };
-    const uint64_t desc_a_stage0 =
-        ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(smem.tile_a(0)) + math_group * 64 * BLOCK_K);
-    const uint64_t desc_b_stage0 = ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(smem.tile_b(0)));
+    // wgmma's A operand is the tile along its 64-row side: the input tile, or the weight tile when
+    // swapped; each math warpgroup takes its 64 rows of it.
+    constexpr int kMmaATileBytes = kSwapAB ? Config::kTileBBytes : Config::kTileABytes;
+    constexpr int kMmaBTileBytes = kSwapAB ? Config::kTileABytes : Config::kTileBBytes;
+    const uint64_t desc_a_stage0 = ptx::make_smem_desc_k_major_sw128(
+        ptx::smem_addr(kSwapAB ? smem.tile_b(0) : smem.tile_a(0)) + math_group * 64 * BLOCK_K);
+    const uint64_t desc_b_stage0 =
+        ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(kSwapAB ? smem.tile_a(0) : smem.tile_b(0)));
+    // The scale of a wgmma row is the input row's (the weight row's when swapped), of a column the
+    // weight's (the token's). A per-block weight scale is one number for the whole tile.
+    constexpr bool kUniformRowScale = kSwapAB && Config::kUniformWeightScale;
+    constexpr bool kUniformColScale = !kSwapAB && Config::kUniformWeightScale;
     PipelineState<kNumStages> pipe;
+    uint32_t split_phase = 0;  // phase of this warpgroup's split-K barriers
+    constexpr int kKBlocksPerWait = Config::kKBlocksPerWait;
     float accum[kNumAccum];
-    float scratch[kNumAccum];
+    float scratch[kKBlocksPerWait][kNumAccum];
 #pragma unroll
-    for (int i = 0; i < kNumAccum; ++i) scratch[i] = 0.f;
+    for (int u = 0; u < kKBlocksPerWait; ++u)
+#pragma unroll
+      for (int i = 0; i < kNumAccum; ++i) scratch[u][i] = 0.f;
 
     for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
       const TileCoord coord = scheduler.coord(unit, cta_rank);
 #pragma unroll
       for (int i = 0; i < kNumAccum; ++i) accum[i] = 0.f;
 
-      for (int kb = 0; kb < num_k_blocks; ++kb, pipe.advance()) {
-        ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-        const float* stage_scale_a = smem.scale_a(pipe.stage) + math_group * 64;
-        const float scale_a_lo = stage_scale_a[row_in_group];
-        const float scale_a_hi = stage_scale_a[row_in_group + 8];
-        const float* stage_scale_b = smem.scale_b(pipe.stage);
-        float scale_b_uniform = 0.f;
-        if constexpr (Config::kUniformWeightScale) scale_b_uniform = stage_scale_b[0];
-
-        // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry out
-        // of it below 256 KB): one 64-bit add per operand instead of rebuilding them, which took about 40
-        // instructions per K block in front of the wgmmas.
-        const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * Config::kTileABytes) >> 4);
-        const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * Config::kTileBBytes) >> 4);
+      // kKBlocksPerWait K blocks per round: each gets its own scratch accumulator, so their wgmma chains
+      // are independent and overlap in the tensor pipe; one wait covers them all.
+      for (int kb = coord.k_block_begin; kb < coord.k_block_end; kb += kKBlocksPerWait) {
+        const int blocks = min(kKBlocksPerWait, coord.k_block_end - kb);
+        int stages[kKBlocksPerWait];
+        float row_scale_lo[kKBlocksPerWait], row_scale_hi[kKBlocksPerWait];
 #pragma unroll
-        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+        for (int u = 0; u < kKBlocksPerWait; ++u)
+#pragma unroll
+          for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[u][i]);
         ptx::wgmma_fence();
 #pragma unroll
-        for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
-          // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
-          Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
+        for (int u = 0; u < kKBlocksPerWait; ++u) {
+          if (u >= blocks) break;
+          ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
+          stages[u] = pipe.stage;
+          const float* row_scales = kSwapAB ? smem.scale_b(pipe.stage) : smem.scale_a(pipe.stage);
+          row_scale_lo[u] = kUniformRowScale ? row_scales[0] : row_scales[math_group * 64 + row_in_group];
+          row_scale_hi[u] = kUniformRowScale ? row_scale_lo[u] : row_scales[math_group * 64 + row_in_group + 8];
+          // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry out
+          // of it below 256 KB): one 64-bit add per operand instead of rebuilding them, which took about
+          // 40 instructions per K block in front of the wgmmas.
+          const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * kMmaATileBytes) >> 4);
+          const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * kMmaBTileBytes) >> 4);
+#pragma unroll
+          for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
+            // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
+            Wgmma::mma(scratch[u], desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
+          }
+          pipe.advance();
         }
         ptx::wgmma_commit_group();
-
         ptx::wgmma_wait_group<0>();
 #pragma unroll
-        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+        for (int u = 0; u < kKBlocksPerWait; ++u)
+#pragma unroll
+          for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[u][i]);
 
-        if constexpr (Config::kUniformWeightScale) {
-          // This thread's reads of the stage are done: release it before the promotion so the producer
-          // can refill it meanwhile.
-          release_stage(smem.empty(pipe.stage));
-          const float scale_lo = scale_a_lo * scale_b_uniform;
-          const float scale_hi = scale_a_hi * scale_b_uniform;
 #pragma unroll
-          for (int j = 0; j < BLOCK_N / 8; ++j) {
-            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
-            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
-            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
-            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
-          }
-        } else {
-          // Per-column scales are read straight from the stage (holding them would cost BLOCK_N / 4
-          // registers), so the stage is released only after the promotion.
+        for (int u = 0; u < kKBlocksPerWait; ++u) {
+          if (u >= blocks) break;
+          const float* col_scales = kSwapAB ? smem.scale_a(stages[u]) : smem.scale_b(stages[u]);
+          if constexpr (kUniformColScale) {
+            // This thread's reads of the stage are done: release it before the promotion so the
+            // producer can refill it meanwhile.
+            const float col_scale = col_scales[0];
+            release_stage(smem.empty(stages[u]));
+            const float scale_lo = row_scale_lo[u] * col_scale;
+            const float scale_hi = row_scale_hi[u] * col_scale;
 #pragma unroll
-          for (int j = 0; j < BLOCK_N / 8; ++j) {
-            const float2 scale_b = *reinterpret_cast<const float2*>(stage_scale_b + 8 * j + col_in_octet);
-            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_a_lo * scale_b.x, accum[4 * j + 0]);
-            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_a_lo * scale_b.y, accum[4 * j + 1]);
-            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_a_hi * scale_b.x, accum[4 * j + 2]);
-            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_a_hi * scale_b.y, accum[4 * j + 3]);
+            for (int j = 0; j < Config::MMA_N / 8; ++j) {
+              accum[4 * j + 0] = fmaf(scratch[u][4 * j + 0], scale_lo, accum[4 * j + 0]);
+              accum[4 * j + 1] = fmaf(scratch[u][4 * j + 1], scale_lo, accum[4 * j + 1]);
+              accum[4 * j + 2] = fmaf(scratch[u][4 * j + 2], scale_hi, accum[4 * j + 2]);
+              accum[4 * j + 3] = fmaf(scratch[u][4 * j + 3], scale_hi, accum[4 * j + 3]);
+            }
+          } else {
+            // Per-column scales are read straight from the stage (holding them would cost MMA_N / 4
+            // registers), so the stage is released only after the promotion.
+#pragma unroll
+            for (int j = 0; j < Config::MMA_N / 8; ++j) {
+              const float2 col_scale = *reinterpret_cast<const float2*>(col_scales + 8 * j + col_in_octet);
+              accum[4 * j + 0] = fmaf(scratch[u][4 * j + 0], row_scale_lo[u] * col_scale.x, accum[4 * j + 0]);
+              accum[4 * j + 1] = fmaf(scratch[u][4 * j + 1], row_scale_lo[u] * col_scale.y, accum[4 * j + 1]);
+              accum[4 * j + 2] = fmaf(scratch[u][4 * j + 2], row_scale_hi[u] * col_scale.x, accum[4 * j + 2]);
+              accum[4 * j + 3] = fmaf(scratch[u][4 * j + 3], row_scale_hi[u] * col_scale.y, accum[4 * j + 3]);
+            }
+            release_stage(smem.empty(stages[u]));
           }
-          release_stage(smem.empty(pipe.stage));
         }
       }
 
+      if (num_k_splits > 1) {
+        // ------------------------------------------------------------ split-K hand-over
+        // Partial tiles keep the accumulators' register order, four floats per thread per step: every
+        // access is a conflict-free 16-byte vector and rank 0's thread t adds exactly its own elements.
+        constexpr int kVectors = kNumAccum / 4;
+        float4* partial = reinterpret_cast<float4*>(smem.out()) + math_group * kVectors * 128 + group_thread;
+        if (cta_rank > 0) {
+          // The buffer still holds the previous tile's partial until rank 0 has read it; waiting also keeps
+          // this rank at most one `ready` phase ahead of rank 0.
+          ptx::mbarrier_wait_acquire_cluster(smem.split_consumed(math_group), split_phase ^ 1);
+          split_phase ^= 1;
+#pragma unroll
+          for (int v = 0; v < kVectors; ++v)
+            partial[v * 128] = make_float4(accum[4 * v], accum[4 * v + 1], accum[4 * v + 2], accum[4 * v + 3]);
+          ptx::mbarrier_arrive_release_cluster(smem.split_ready(cta_rank, math_group), 0);
+          continue;
+        }
+        // Summed in rank order: results are bitwise reproducible whichever rank finished first.
+        for (int rank = 1; rank < num_k_splits; ++rank) {
+          ptx::mbarrier_wait_acquire_cluster(smem.split_ready(rank, math_group), split_phase);
+#pragma unroll
+          for (int v = 0; v < kVectors; ++v) {
+            const float4 p = ptx::ld_shared_cluster_v4(partial + v * 128, rank);
+            accum[4 * v + 0] += p.x;
+            accum[4 * v + 1] += p.y;
+            accum[4 * v + 2] += p.z;
+            accum[4 * v + 3] += p.w;
+          }
+          ptx::mbarrier_arrive_release_cluster(smem.split_consumed(math_group), rank);
+        }
+        split_phase ^= 1;
+      }
+
       // ---------------------------------------------------------------- epilogue
-      const int group_m0 = coord.m_block * BLOCK_M + math_group * 64;
-      const int n0 = coord.n_block * BLOCK_N;
+      // This warpgroup's kEpilogueRows x kEpilogueCols block of out.
+      const int out_row0 = coord.m_block * BLOCK_M + (kSwapAB ? 0 : math_group * 64);
+      const int out_col0 = coord.n_block * BLOCK_N + (kSwapAB ? math_group * 64 : 0);
       // The staging buffer may still be read by this warpgroup's previous TMA store.
       if (group_thread == 0) ptx::cp_async_bulk_wait_group_read<0>();
       ptx::bar_sync(named_barrier, 128);
@@ -315,37 +406,47 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       constexpr int kStripCols = Config::kOutStripCols;
       constexpr int kStripBytes = Config::kOutStripBytes;
       using Pair = PackedPair<OutT>;
+      // TMA's swizzle at the strip's width XORs the 16-byte chunk index with address bits 7 and up, so
+      // the rows a warp writes at once fall into different bank groups.
+      auto staging = [&](int row, int col) {
+        const int strip = col / kStripCols;
+        const int linear = row * kStripBytes + (col % kStripCols) * static_cast<int>(sizeof(OutT));
+        const int swizzled = linear ^ (((linear >> 7) & (kStripBytes / 16 - 1)) << 4);
+        return out_staging + strip * Config::kOutStripTileBytes + swizzled;
+      };
 #pragma unroll
-      for (int j = 0; j < BLOCK_N / 8; ++j) {
+      for (int j = 0; j < Config::MMA_N / 8; ++j) {
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-          const int row = row_in_group + 8 * half;
-          const int col = 8 * j + col_in_octet;
-          const int strip = col / kStripCols;
-          const int byte_in_row = (col % kStripCols) * static_cast<int>(sizeof(OutT));
-          // TMA's swizzle at the strip's width XORs the 16-byte chunk index with address bits 7 and up,
-          // so the rows a warp writes at once fall into different bank groups.
-          const int linear = row * kStripBytes + byte_in_row;
-          const int swizzled = linear ^ (((linear >> 7) & (kStripBytes / 16 - 1)) << 4);
-          uint8_t* dst = out_staging + strip * Config::kOutStripTileBytes + swizzled;
-          *reinterpret_cast<typename Pair::Type*>(dst) =
-              Pair::pack(accum[4 * j + 2 * half], accum[4 * j + 2 * half + 1]);
+          const int mma_row = row_in_group + 8 * half;
+          const int mma_col = 8 * j + col_in_octet;
+          const float x = accum[4 * j + 2 * half], y = accum[4 * j + 2 * half + 1];
+          if constexpr (kSwapAB) {
+            // Transposed: the pair's two tokens are two rows of out.
+            *reinterpret_cast<OutT*>(staging(mma_col, mma_row)) = Pair::one(x);
+            *reinterpret_cast<OutT*>(staging(mma_col + 1, mma_row)) = Pair::one(y);
+          } else {
+            *reinterpret_cast<typename Pair::Type*>(staging(mma_row, mma_col)) = Pair::pack(x, y);
+          }
         }
       }
       ptx::fence_proxy_async_shared_cta();
       ptx::bar_sync(named_barrier, 128);
-      if (group_thread == 0 && group_m0 < params.m) {
+      if (group_thread == 0 && out_row0 < params.m && out_col0 < params.n) {
 #pragma unroll
-        for (int strip = 0; strip < BLOCK_N / kStripCols; ++strip) {
-          if (n0 + strip * kStripCols < params.n)
+        for (int strip = 0; strip < Config::kEpilogueCols / kStripCols; ++strip) {
+          if (out_col0 + strip * kStripCols < params.n)
             ptx::cp_async_bulk_tensor_2d_store(&tmap_out, out_staging + strip * Config::kOutStripTileBytes,
-                                               n0 + strip * kStripCols, group_m0);
+                                               out_col0 + strip * kStripCols, out_row0);
         }
         ptx::cp_async_bulk_commit_group();
       }
     }
-    // Shared memory must outlive the stores that read it.
+    // Shared memory must outlive the stores that read it, and a split-K rank > 0 must outlive rank 0's
+    // reads of its partial tile and arrivals on its barrier.
     if (group_thread == 0) ptx::cp_async_bulk_wait_group<0>();
+    if (num_k_splits > 1 && cta_rank > 0)
+      ptx::mbarrier_wait_acquire_cluster(smem.split_consumed(math_group), split_phase ^ 1);
   }
 #endif
 }

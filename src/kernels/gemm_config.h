@@ -13,24 +13,45 @@ enum class WeightScaleKind {
 
 constexpr int kSharedMemoryBudget = 232448;  // sm_90 opt-in maximum per block (227 KB)
 
+// A tile is BLOCK_M rows of the input (tokens) by BLOCK_N rows of the weight, whatever the kernel's
+// orientation.
+//
 // kMulticast_: CTAs per cluster, stacked along M. They share the weight tile: each loads 1/kMulticast of
 // its rows and multicasts them to all, so L2 -> SM traffic per CTA drops by that much of B.
-template <int BLOCK_M_, int BLOCK_N_, int kMulticast_, WeightScaleKind kWeightScale_, typename OutT_>
+//
+// kSwapAB_: the weight tile is wgmma's A operand (its 64-row M side, one math warpgroup per 64 weight
+// rows) and the tokens are wgmma's narrow N side (8..64). For a handful of tokens a normal tile would
+// leave most of the 64-row side empty; swapped, every row of the instruction carries weight. The
+// accumulators then hold out^T, which the epilogue transposes on its way through shared memory.
+template <int BLOCK_M_, int BLOCK_N_, int kMulticast_, bool kSwapAB_, WeightScaleKind kWeightScale_,
+          typename OutT_>
 struct GemmConfig {
   using OutT = OutT_;
   static constexpr int BLOCK_M = BLOCK_M_;
   static constexpr int BLOCK_N = BLOCK_N_;
   static constexpr int kMulticast = kMulticast_;
+  static constexpr bool kSwapAB = kSwapAB_;
   static_assert(kMulticast == 1 || kMulticast == 2, "clusters of one or two CTAs");
+  static_assert(!kSwapAB || kMulticast == 1, "swapAB tiles are for small M: no clusters");
   // Each CTA's slice of B must be whole 8-row swizzle atoms (1024 bytes) to land where wgmma expects it.
   static_assert((BLOCK_N / kMulticast) % 8 == 0, "multicast slice of B must be whole swizzle atoms");
   static constexpr int BLOCK_K = 128;  // one scale group: promotion happens once per K block
   static constexpr WeightScaleKind kWeightScale = kWeightScale_;
 
-  static_assert(BLOCK_M == 64 || BLOCK_M == 128, "one or two math warpgroups of 64 rows");
-  static_assert(BLOCK_N % 16 == 0 && BLOCK_N >= 16 && BLOCK_N <= 256, "wgmma N range");
+  // The wgmma view: MMA_M rows (64 per math warpgroup) by MMA_N columns.
+  static constexpr int MMA_M = kSwapAB ? BLOCK_N : BLOCK_M;
+  static constexpr int MMA_N = kSwapAB ? BLOCK_M : BLOCK_N;
+  static_assert(MMA_M == 64 || MMA_M == 128, "one or two math warpgroups of 64 rows");
+  static_assert(MMA_N % 8 == 0 && MMA_N >= 8 && MMA_N <= 256, "wgmma N range");
+  // The input tile is whole 8-row swizzle atoms; a normal tile's weight columns fill whole output strips.
+  static_assert(BLOCK_M % 8 == 0 && (kSwapAB || BLOCK_N % 16 == 0), "tile sides");
+
+  // Each math warpgroup stores a 64-row slice of the wgmma view: 64 output rows by BLOCK_N columns, or
+  // when swapped BLOCK_M output rows (tokens) by 64 columns (weight rows).
+  static constexpr int kEpilogueRows = kSwapAB ? BLOCK_M : 64;
+  static constexpr int kEpilogueCols = kSwapAB ? 64 : BLOCK_N;
   // The TMA-store epilogue writes column strips of up to 128 bytes, swizzled at the strip's width.
-  static constexpr int kOutRowBytes = BLOCK_N * static_cast<int>(sizeof(OutT));
+  static constexpr int kOutRowBytes = kEpilogueCols * static_cast<int>(sizeof(OutT));
   // The widest swizzle width that tiles the row exactly (wider strips: fewer TMA stores, fewer conflicts).
   static constexpr int kOutStripBytes = kOutRowBytes % 128 == 0 ? 128 : kOutRowBytes % 64 == 0 ? 64 : 32;
   static_assert(kOutStripBytes == 32 || kOutStripBytes == 64 || kOutStripBytes == 128,
@@ -38,7 +59,11 @@ struct GemmConfig {
   static_assert(kOutRowBytes % kOutStripBytes == 0, "BLOCK_N must fill whole output strips");
   static constexpr int kOutStripCols = kOutStripBytes / static_cast<int>(sizeof(OutT));
 
-  static constexpr int kNumMathWarpgroups = BLOCK_M / 64;
+  static constexpr int kNumMathWarpgroups = MMA_M / 64;
+  // K blocks the math warpgroups take per wgmma wait. A swapAB tile's wgmma chain is short in work but not
+  // in latency: waiting after each K block left it streaming ~25 B/ns per SM (bench/NOTES.md). Independent
+  // chains for several K blocks fill that latency; their scratch accumulators are small.
+  static constexpr int kKBlocksPerWait = kSwapAB ? 4 : 1;
   static constexpr int kNumThreads = 128 * (1 + kNumMathWarpgroups);  // producer warpgroup first
   // A tile spanning no 128-column boundary of the weight uses one scale for all its columns.
   static constexpr bool kUniformWeightScale =
@@ -46,30 +71,41 @@ struct GemmConfig {
 
   // Shared memory: [out staging][A x stages][B x stages][A scales x stages][B scales x stages][barriers].
   // Every A/B tile is 1024-byte aligned (128-byte swizzle atoms), which the sizes below preserve.
-  static constexpr int kOutStripTileBytes = 64 * kOutStripBytes;  // one warpgroup's 64 rows of a strip
-  static constexpr int kOutBytes = BLOCK_M * BLOCK_N * static_cast<int>(sizeof(OutT));
+  static constexpr int kOutStripTileBytes = kEpilogueRows * kOutStripBytes;  // one warpgroup's strip
+  // Split-K (swapAB tiles): the CTAs of a cluster share a tile's K blocks and ranks > 0 hand their fp32
+  // partial tile to rank 0 through the staging buffer, which they never use for output; so it holds fp32.
+  static constexpr bool kSupportsSplitK = kSwapAB;
+  static constexpr int kMaxSplitK = 8;  // portable cluster size
+  static constexpr int kOutBytes =
+      BLOCK_M * BLOCK_N * static_cast<int>(kSupportsSplitK ? sizeof(float) : sizeof(OutT));
   static constexpr int kTileABytes = BLOCK_M * BLOCK_K;  // fp8: one byte per element
   static constexpr int kTileBBytes = BLOCK_N * BLOCK_K;
   static constexpr int kScaleBytes = (BLOCK_M + BLOCK_N) * 4;
   static constexpr int kStageBytes = kTileABytes + kTileBBytes + kScaleBytes;
   static constexpr int kAlignSlack = 1024;  // dynamic shared memory is aligned up to 1024 in the kernel
+  // After the stages' barriers, split-K's: `ready` per (rank, math warpgroup), `consumed` per warpgroup.
+  static constexpr int kSplitKBarrierBytes = 8 * (kMaxSplitK * 2 + 2);
 #ifdef BLOCKGEMM_MAX_STAGES  // tuning experiments only (bench/NOTES.md): caps the pipeline depth
   static constexpr int kMaxStages = BLOCKGEMM_MAX_STAGES;
 #else
-  static constexpr int kMaxStages = 8;
+  // A swapAB stage is small (the weight tile plus a few tokens): more of them keep enough bytes in flight.
+  static constexpr int kMaxStages = kSwapAB ? 16 : 8;
 #endif
   static constexpr int kStagesThatFit =
-      (kSharedMemoryBudget - kAlignSlack - kOutBytes - 16 * kMaxStages) / kStageBytes;
+      (kSharedMemoryBudget - kAlignSlack - kOutBytes - 16 * kMaxStages - kSplitKBarrierBytes) / kStageBytes;
   static constexpr int kNumStages = kStagesThatFit < kMaxStages ? kStagesThatFit : kMaxStages;
   static_assert(kNumStages >= 2, "tile too large for a double-buffered pipeline");
-  static_assert(kTileBBytes % 1024 == 0 && kOutBytes % 1024 == 0, "tiles keep 1024-byte alignment");
+  static_assert(kNumStages >= 2 * kKBlocksPerWait, "the producer must run a whole round ahead");
+  static_assert(kTileABytes % 1024 == 0 && kTileBBytes % 1024 == 0 && kOutBytes % 1024 == 0,
+                "tiles keep 1024-byte alignment");
 
   // Arrivals each math warp makes on a stage's `empty` barrier: every thread releases the stage for its
   // own reads. (A __syncwarp then one arrival per warp is also correct under the PTX memory model, but
   // compute-sanitizer's racecheck cannot follow it and reported hazards; measured cost: bench/NOTES.md.)
   static constexpr int kReleasesPerMathWarp = 32;
 
-  static constexpr int kSmemBytes = kAlignSlack + kOutBytes + kNumStages * kStageBytes + 16 * kNumStages;
+  static constexpr int kSmemBytes =
+      kAlignSlack + kOutBytes + kNumStages * kStageBytes + 16 * kNumStages + kSplitKBarrierBytes;
 
   // Register split (setmaxnreg): the producer needs few, the math warpgroups hold two accumulator sets.
   static constexpr uint32_t kProducerRegisters = 40;
@@ -87,6 +123,9 @@ struct GemmParams {
   int64_t scale_a_row_stride, scale_a_k_stride;
   const float* scale_b;  // per block: (ceil(N/128), K/128); per row: (N, K/128)
   int64_t scale_b_row_stride, scale_b_k_stride;
+  // Split-K (swapAB tiles only): the K blocks of each tile are shared among the num_k_splits CTAs of a
+  // cluster; rank 0 sums the others' fp32 partial tiles from their shared memory and stores the tile.
+  int num_k_splits;
 };
 
 }  // namespace blockgemm::kernels

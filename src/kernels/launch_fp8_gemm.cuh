@@ -77,13 +77,13 @@ template <class Config>
 struct ClusterLaunch {
   cudaLaunchConfig_t config{};
   cudaLaunchAttribute attributes[2]{};
-  ClusterLaunch(int grid, cudaStream_t stream) {
+  ClusterLaunch(int grid, int cluster_size, cudaStream_t stream) {
     config.gridDim = dim3(static_cast<unsigned>(grid));
     config.blockDim = dim3(Config::kNumThreads);
     config.dynamicSmemBytes = Config::kSmemBytes;
     config.stream = stream;
     attributes[0].id = cudaLaunchAttributeClusterDimension;
-    attributes[0].val.clusterDim.x = Config::kMulticast;
+    attributes[0].val.clusterDim.x = static_cast<unsigned>(cluster_size);
     attributes[0].val.clusterDim.y = 1;
     attributes[0].val.clusterDim.z = 1;
     // Programmatic dependent launch: the kernel may start (barrier init, tensor-map prefetch) while the
@@ -107,7 +107,7 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   struct DeviceSetup {
     std::once_flag once;
     cudaError_t status = cudaSuccess;
-    int max_clusters = 0;
+    int max_clusters[Config::kMaxSplitK + 1] = {};  // by cluster size; 0 where unknown
   };
   constexpr int kMaxDevices = 64;
   static DeviceSetup setups[kMaxDevices];
@@ -126,24 +126,37 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
     }
     // A cluster needs all its CTAs on one GPC at once: fewer clusters than SMs / size may fit. A
     // persistent grid larger than what is co-resident would run its last clusters in a second round.
-    ClusterLaunch<Config> probe(Config::kMulticast * 66, nullptr);
-    if (cudaOccupancyMaxActiveClusters(&setup.max_clusters, kernel, &probe.config) != cudaSuccess) {
-      cudaGetLastError();
-      setup.max_clusters = 0;
+    const int first_size = Config::kSupportsSplitK ? 2 : Config::kMulticast;
+    const int last_size = Config::kSupportsSplitK ? Config::kMaxSplitK : Config::kMulticast;
+    for (int size = std::max(first_size, 2); size <= last_size; ++size) {
+      ClusterLaunch<Config> probe(size * 8, size, nullptr);
+      if (cudaOccupancyMaxActiveClusters(&setup.max_clusters[size], kernel, &probe.config) != cudaSuccess) {
+        cudaGetLastError();
+        setup.max_clusters[size] = 0;
+      }
     }
-    if (std::getenv("BLOCKGEMM_DEBUG"))
-      std::fprintf(
-          stderr,
-          "blockgemm: cuda:%d BLOCK_M=%d BLOCK_N=%d multicast=%d stages=%d smem=%d max_active_clusters=%d\n",
-          device, Config::BLOCK_M, Config::BLOCK_N, Config::kMulticast, Config::kNumStages,
-          Config::kSmemBytes, setup.max_clusters);
+    if (std::getenv("BLOCKGEMM_DEBUG")) {
+      std::fprintf(stderr,
+                   "blockgemm: cuda:%d BLOCK_M=%d BLOCK_N=%d multicast=%d swap_ab=%d stages=%d smem=%d "
+                   "max_active_clusters by size:",
+                   device, Config::BLOCK_M, Config::BLOCK_N, Config::kMulticast,
+                   static_cast<int>(Config::kSwapAB), Config::kNumStages, Config::kSmemBytes);
+      for (int size = 2; size <= Config::kMaxSplitK; ++size) std::fprintf(stderr, " %d", setup.max_clusters[size]);
+      std::fprintf(stderr, "\n");
+    }
   });
   if (setup.status != cudaSuccess) throw_cuda("cudaFuncSetAttribute", setup.status);
-  const int max_clusters = setup.max_clusters;
-  int grid = plan.grid;
+  const int k_splits = plan.k_splits;
+  if (k_splits < 1 || (k_splits > 1 && !Config::kSupportsSplitK) || k_splits > Config::kMaxSplitK ||
+      k_splits > args.k / Config::BLOCK_K)
+    throw Error(Error::Kind::kInvalidArgument, "plan names an unsupported split-K factor");
+  const int cluster_size = Config::kMulticast * k_splits;
+  int grid = plan.grid / cluster_size * cluster_size;
   // Only clusters of several CTAs are clamped: for single-CTA "clusters" the query answered 13 on an H100
   // that ran 132 such CTAs at once (bench/NOTES.md), so its answer is not used there.
-  if (Config::kMulticast > 1 && max_clusters > 0) grid = std::min(grid, max_clusters * Config::kMulticast);
+  if (cluster_size > 1 && setup.max_clusters[cluster_size] > 0)
+    grid = std::min(grid, setup.max_clusters[cluster_size] * cluster_size);
+  grid = std::max(grid, cluster_size);
 
   const int a_box_rows = std::min(Config::BLOCK_M, (args.m + 7) / 8 * 8);
   const CUtensorMap tmap_a =
@@ -154,8 +167,8 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
       make_tensor_map_2d(args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.n, args.k, args.b_row_stride,
                          Config::BLOCK_N / Config::kMulticast, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
   const CUtensorMap tmap_out = make_tensor_map_2d(
-      args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT), 64,
-      Config::kOutStripCols, swizzle_for_row_bytes(Config::kOutStripBytes));
+      args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT),
+      Config::kEpilogueRows, Config::kOutStripCols, swizzle_for_row_bytes(Config::kOutStripBytes));
   GemmParams params{};
   params.m = args.m;
   params.n = args.n;
@@ -167,21 +180,22 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   params.scale_b = args.scale_b;
   params.scale_b_row_stride = args.scale_b_row_stride;
   params.scale_b_k_stride = args.scale_b_k_stride;
-  ClusterLaunch<Config> launch(grid, stream);
+  params.num_k_splits = k_splits;
+  ClusterLaunch<Config> launch(grid, cluster_size, stream);
   // The launch's own status decides: a stale error left on this thread by an earlier, unrelated call
   // must not be reported as this launch failing.
   const cudaError_t status = cudaLaunchKernelEx(&launch.config, kernel, tmap_a, tmap_b, tmap_out, params);
   if (status != cudaSuccess) throw_cuda("fp8_gemm_1d2d launch", status);
 }
 
-template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast>
+template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast, bool kSwapAB>
 void launch_for_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   if (args.per_row_weight_scale)
-    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerRow, OutT>>(plan, args,
-                                                                                            stream);
+    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerRow, OutT>>(
+        plan, args, stream);
   else
-    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, WeightScaleKind::kPerBlock, OutT>>(plan, args,
-                                                                                              stream);
+    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerBlock, OutT>>(
+        plan, args, stream);
 }
 
 // Instantiates one kernel family per entry of heuristics::kTileShapes and runs the one the plan names.
@@ -191,7 +205,8 @@ void dispatch_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   bool launched = false;
   ((!launched && plan.tile == heuristics::kTileShapes[I]
         ? (launch_for_tile<OutT, heuristics::kTileShapes[I].block_m, heuristics::kTileShapes[I].block_n,
-                           heuristics::kTileShapes[I].multicast>(plan, args, stream),
+                           heuristics::kTileShapes[I].multicast, heuristics::kTileShapes[I].swap_ab>(
+               plan, args, stream),
            launched = true)
         : false),
    ...);

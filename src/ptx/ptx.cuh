@@ -70,6 +70,43 @@ __device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t 
       : "memory");
 }
 
+// Arrives on the barrier at `bar`'s offset in cluster CTA `cta_rank`, releasing at cluster scope: this
+// thread's earlier shared-memory writes and reads are ordered before the arrival for the waiting CTA.
+__device__ __forceinline__ void mbarrier_arrive_release_cluster(uint64_t* bar, uint32_t cta_rank) {
+  asm volatile(
+      "{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}" ::"r"(smem_addr(bar)),
+      "r"(cta_rank)
+      : "memory");
+}
+
+// mbarrier_wait with cluster-scope acquire: what other CTAs of the cluster wrote before their
+// release-arrivals is visible afterwards.
+__device__ __forceinline__ void mbarrier_wait_acquire_cluster(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "wait_loop:\n"
+      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_loop;\n"
+      "}\n" ::"r"(smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+// Reads 16 bytes at `ptr`'s offset in the shared memory of cluster CTA `cta_rank` (distributed shared
+// memory).
+__device__ __forceinline__ float4 ld_shared_cluster_v4(const void* ptr, uint32_t cta_rank) {
+  float4 v;
+  asm volatile(
+      "{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %4, %5;\n"
+      "ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [remote];\n}"
+      : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+      : "r"(smem_addr(ptr)), "r"(cta_rank)
+      : "memory");
+  return v;
+}
+
 // ---- cp.async (LDGSTS): small gathers that complete on an mbarrier --------------------------------
 
 // Copies 4 bytes; with `valid == false` nothing is read and the destination is zero-filled.

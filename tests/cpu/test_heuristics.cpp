@@ -1,6 +1,8 @@
 // The kernel-selection heuristics are pure functions: checked here without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "heuristics/heuristics.h"
 
 namespace blockgemm::heuristics {
@@ -17,20 +19,50 @@ TEST(Heuristics, PlanUsesACompiledTileAndNeverMoreCtasThanSms) {
         EXPECT_TRUE(compiled) << m << "x" << n << "x" << k;
         EXPECT_GE(plan.grid, 1);
         EXPECT_LE(plan.grid, h100.num_sms);
+        EXPECT_EQ(plan.tile.swap_ab, m <= 32) << "swapAB up to 32 tokens (documented: below 32)";
+        EXPECT_GE(plan.k_splits, 1);
+        EXPECT_LE(plan.k_splits, kMaxSplitK);
+        EXPECT_LE(plan.k_splits, (k + 127) / 128) << "every split needs a K block";
+        EXPECT_TRUE(plan.k_splits == 1 || plan.tile.swap_ab) << "only swapAB tiles split K";
         const int64_t row_blocks = (m + plan.tile.block_m - 1) / plan.tile.block_m;
         const int64_t padded_rows =
             (row_blocks + plan.tile.multicast - 1) / plan.tile.multicast * plan.tile.multicast;
         EXPECT_EQ(plan.num_tiles, padded_rows * ((n + plan.tile.block_n - 1) / plan.tile.block_n));
-        EXPECT_EQ(plan.grid % plan.tile.multicast, 0) << "grid must be whole clusters";
-        EXPECT_EQ(plan.num_waves, (plan.num_tiles + plan.grid - 1) / plan.grid);
+        EXPECT_EQ(plan.grid % (plan.tile.multicast * plan.k_splits), 0) << "grid must be whole clusters";
+        EXPECT_EQ(plan.num_waves, (plan.num_tiles * plan.k_splits + plan.grid - 1) / plan.grid);
         EXPECT_GT(plan.estimated_us, 0);
       }
 }
 
 TEST(Heuristics, SmallMUsesOneMathWarpgroup) {
   // A 128-row tile would be at least half padding.
-  EXPECT_EQ(plan_gemm(16, 7168, 2048, DeviceModel{}).tile.block_m, 64);
   EXPECT_EQ(plan_gemm(64, 4096, 7168, DeviceModel{}).tile.block_m, 64);
+}
+
+TEST(Heuristics, SmallMSwapsAndSplitsKToStreamTheWeightOnEverySm) {
+  const DeviceModel h100;
+  for (int64_t m : {1, 8, 16, 31, 32}) {
+    // 2112 / 64 = 33 tiles would leave three quarters of the SMs idle without split-K.
+    const GemmPlan plan = plan_gemm(m, 2112, 7168, h100);
+    EXPECT_TRUE(plan.tile.swap_ab);
+    EXPECT_GE(plan.tile.block_m, m) << "one token tile";
+    EXPECT_LT(plan.tile.block_m, 2 * std::max<int64_t>(m, 8)) << "the fewest padded tokens";
+    EXPECT_EQ(plan.k_splits, 3) << plan.describe();  // 4 clusters of 33 would need a second wave
+    EXPECT_EQ(plan.grid, 99) << plan.describe();
+    EXPECT_EQ(plan.num_waves, 1);
+  }
+  EXPECT_EQ(plan_gemm(1, 4096, 7168, h100).k_splits, 2);  // 64 pairs fit at once
+  EXPECT_EQ(plan_gemm(1, 2112, 512, h100).k_splits, 1);   // 4 K blocks: nothing to share
+  // Enough tiles already: no split.
+  EXPECT_EQ(plan_gemm(4, 24576, 1536, h100).k_splits, 1);
+}
+
+TEST(Heuristics, ClusterCapacityLosesEachGpcsRemainder) {
+  const DeviceModel h100;
+  EXPECT_EQ(h100.max_clusters(1), 132);
+  EXPECT_EQ(h100.max_clusters(2), 66);
+  EXPECT_EQ(h100.max_clusters(4), 32);
+  EXPECT_EQ(h100.max_clusters(8), 16);
 }
 
 TEST(Heuristics, LargeProblemsUseWideTilesOnEverySm) {
@@ -44,15 +76,17 @@ TEST(Heuristics, LargeProblemsUseWideTilesOnEverySm) {
 TEST(Heuristics, OddRowBlocksArePaddedToWholeClusters) {
   const TileShape tile{128, 128, 2};
   EXPECT_EQ(num_tiles_launched(tile, 300, 256), 4 * 2);  // 3 row blocks -> 4
-  EXPECT_EQ(grid_for(tile, 8, 132), 8);
-  EXPECT_EQ(grid_for(tile, 1000, 131), 130);  // whole clusters only
+  EXPECT_EQ(grid_for(tile, 1, 8, DeviceModel{}), 8);
+  DeviceModel odd;
+  odd.num_sms = 131;
+  EXPECT_EQ(grid_for(tile, 1, 1000, odd), 130);  // whole clusters only
 }
 
 TEST(Heuristics, EstimateGrowsWithWork) {
   const DeviceModel h100;
   const TileShape tile{128, 128};
-  EXPECT_LT(estimate_us(tile, 4096, 4096, 4096, h100), estimate_us(tile, 8192, 4096, 4096, h100));
-  EXPECT_LT(estimate_us(tile, 4096, 4096, 4096, h100), estimate_us(tile, 4096, 4096, 8192, h100));
+  EXPECT_LT(estimate_us(tile, 1, 4096, 4096, 4096, h100), estimate_us(tile, 1, 8192, 4096, 4096, h100));
+  EXPECT_LT(estimate_us(tile, 1, 4096, 4096, 4096, h100), estimate_us(tile, 1, 4096, 4096, 8192, h100));
 }
 
 TEST(Heuristics, FewerSmsNeverMakeItFaster) {

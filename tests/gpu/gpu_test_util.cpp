@@ -142,8 +142,6 @@ std::vector<int64_t> rows_to_check(int64_t m) {
   return rows;
 }
 
-namespace {
-
 double element_to_double(const std::vector<uint8_t>& raw, std::size_t index, DType dtype) {
   switch (dtype) {
     case DType::kFloat32: {
@@ -165,8 +163,6 @@ double element_to_double(const std::vector<uint8_t>& raw, std::size_t index, DTy
       return std::nan("");
   }
 }
-
-}  // namespace
 
 std::vector<double> download_out(const Problem& p) {
   const int64_t m = p.spec.m, n = p.spec.n, ldo = n + p.spec.out_row_padding;

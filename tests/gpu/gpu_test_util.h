@@ -85,6 +85,9 @@ struct CheckResult {
 // Downloads out and compares the checked rows with reference::blockscale_gemm.
 CheckResult check_against_reference(Problem& problem);
 
+// Element `index` of a downloaded bf16, fp16 or fp32 buffer, as a double.
+double element_to_double(const std::vector<uint8_t>& raw, std::size_t index, DType dtype);
+
 // Downloads out as doubles (M x N, padding dropped).
 std::vector<double> download_out(const Problem& problem);
 

@@ -1,0 +1,168 @@
+// blockgemm-plan-sweep: times every plan the kernels can run for each shape (swapAB tiles x split-K for
+// M <= 32, the normal tiles otherwise) beside the plan the heuristics pick. A calibration tool for
+// src/heuristics: it shows where the cost model's choice stands among the alternatives.
+//
+//   blockgemm-plan-sweep [--shape M,N,K]...   (default: M in {1, 16, 32} x the DeepSeek-V3 projections)
+//
+// Operands are random fp8 bytes (no NaN encodings) and random positive scales, rotated over enough sets
+// that L2 never holds them; times are CUDA-graph replays (bench/timing.h). Correctness is the tests' job.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "api/validate.h"
+#include "blockgemm/blockgemm.h"
+#include "heuristics/heuristics.h"
+#include "kernels/launch.h"
+#include "timing.h"
+
+namespace {
+
+using blockgemm::DType;
+using blockgemm::TensorView;
+namespace heuristics = blockgemm::heuristics;
+
+struct Shape {
+  int64_t m, n, k;
+};
+
+struct DeviceBytes {
+  void* ptr = nullptr;
+  explicit DeviceBytes(std::size_t bytes) { BENCH_CHECK_CUDA(cudaMalloc(&ptr, bytes)); }
+  ~DeviceBytes() { cudaFree(ptr); }
+  DeviceBytes(const DeviceBytes&) = delete;
+  DeviceBytes& operator=(const DeviceBytes&) = delete;
+};
+
+std::vector<uint8_t> random_fp8(std::size_t count, std::mt19937_64& rng) {
+  std::vector<uint8_t> bytes(count);
+  for (auto& b : bytes) {
+    b = static_cast<uint8_t>(rng());
+    if ((b & 0x7F) == 0x7F) b ^= 1;  // 0x7F / 0xFF are e4m3's NaNs
+  }
+  return bytes;
+}
+
+std::vector<float> random_scales(std::size_t count, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> dist(0.5f, 2.0f);
+  std::vector<float> v(count);
+  for (auto& x : v) x = dist(rng) / 448.0f;
+  return v;
+}
+
+struct OperandSet {
+  std::unique_ptr<DeviceBytes> a, b, sa, sb, out;
+  blockgemm::kernels::Fp8GemmArgs args;
+};
+
+std::vector<heuristics::GemmPlan> candidates(const Shape& s, const heuristics::DeviceModel& device) {
+  std::vector<heuristics::GemmPlan> plans;
+  const int k_blocks = static_cast<int>(s.k / 128);
+  for (const heuristics::TileShape& tile : heuristics::kTileShapes) {
+    if (tile.swap_ab) {
+      if (s.m > 32 || tile.block_m < std::min<int64_t>(s.m, 32) / 2) continue;
+      for (int splits = 1; splits <= std::min(heuristics::kMaxSplitK, k_blocks); ++splits)
+        plans.push_back(heuristics::make_plan(tile, splits, s.m, s.n, s.k, device));
+    } else if (s.m >= 32) {
+      plans.push_back(heuristics::make_plan(tile, 1, s.m, s.n, s.k, device));
+    }
+  }
+  return plans;
+}
+
+void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t stream) {
+  std::mt19937_64 rng(static_cast<uint64_t>(s.m * 1000003 + s.n * 131 + s.k));
+  const int64_t kg = s.k / 128;
+  const double bytes_per_call = static_cast<double>(s.n * s.k + s.m * s.k + s.m * s.n * 2);
+  const int num_sets = static_cast<int>(std::max<double>(2, std::ceil(200e6 / bytes_per_call)));
+  std::vector<OperandSet> sets(num_sets);
+  const auto weight = random_fp8(static_cast<std::size_t>(s.n * s.k), rng);
+  const auto weight_scales = random_scales(static_cast<std::size_t>((s.n + 127) / 128 * kg), rng);
+  for (OperandSet& set : sets) {
+    const auto input = random_fp8(static_cast<std::size_t>(s.m * s.k), rng);
+    const auto input_scales = random_scales(static_cast<std::size_t>(s.m * kg), rng);
+    set.a = std::make_unique<DeviceBytes>(input.size());
+    set.b = std::make_unique<DeviceBytes>(weight.size());
+    set.sa = std::make_unique<DeviceBytes>(input_scales.size() * 4);
+    set.sb = std::make_unique<DeviceBytes>(weight_scales.size() * 4);
+    set.out = std::make_unique<DeviceBytes>(static_cast<std::size_t>(s.m * s.n * 2));
+    BENCH_CHECK_CUDA(cudaMemcpy(set.a->ptr, input.data(), input.size(), cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(cudaMemcpy(set.b->ptr, weight.data(), weight.size(), cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(cudaMemcpy(set.sa->ptr, input_scales.data(), input_scales.size() * 4, cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(
+        cudaMemcpy(set.sb->ptr, weight_scales.data(), weight_scales.size() * 4, cudaMemcpyHostToDevice));
+    set.args = blockgemm::api::validate_gemm_args(
+        TensorView::matrix(set.a->ptr, DType::kFloat8E4M3, s.m, s.k, 0),
+        TensorView::matrix(set.b->ptr, DType::kFloat8E4M3, s.n, s.k, 0),
+        TensorView::matrix(set.sa->ptr, DType::kFloat32, s.m, kg, 0),
+        TensorView::matrix(set.sb->ptr, DType::kFloat32, (s.n + 127) / 128, kg, 0),
+        TensorView::matrix(set.out->ptr, DType::kBFloat16, s.m, s.n, 0), std::nullopt);
+  }
+
+  const heuristics::GemmPlan chosen = heuristics::plan_gemm(s.m, s.n, s.k, device);
+  struct Row {
+    heuristics::GemmPlan plan;
+    double us;
+  };
+  std::vector<Row> rows;
+  for (const heuristics::GemmPlan& plan : candidates(s, device)) {
+    const auto timing = blockgemm_bench::time_with_graph(stream, num_sets, [&](int set, cudaStream_t st) {
+      blockgemm::kernels::launch_fp8_gemm(plan, sets[set].args, st);
+    });
+    rows.push_back({plan, timing.us_per_call});
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.us < y.us; });
+  double chosen_us = 0;
+  for (const Row& r : rows)
+    if (r.plan.tile == chosen.tile && r.plan.k_splits == chosen.k_splits) chosen_us = r.us;
+  std::printf("%6lld %6lld %6lld | best %8.2f us %7.0f GB/s  %-70s | heuristic %8.2f us (%.3fx best, model %.2f us) %s\n",
+              static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k), rows[0].us,
+              bytes_per_call / rows[0].us / 1e3, rows[0].plan.describe().c_str(), chosen_us,
+              chosen_us / rows[0].us, chosen.estimated_us, chosen.describe().c_str());
+  if (std::getenv("SWEEP_ALL"))
+    for (const Row& r : rows)
+      std::printf("        %8.2f us  model %8.2f  %s\n", r.us, r.plan.estimated_us, r.plan.describe().c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<Shape> shapes;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    long long m = 0, n = 0, k = 0;
+    if (arg == "--shape" && i + 1 < argc && std::sscanf(argv[++i], "%lld,%lld,%lld", &m, &n, &k) == 3) {
+      shapes.push_back({m, n, k});
+    } else {
+      std::fprintf(stderr, "usage: blockgemm-plan-sweep [--shape M,N,K]...\n");
+      return 2;
+    }
+  }
+  if (shapes.empty()) {
+    const std::pair<int64_t, int64_t> nk[] = {{2112, 7168}, {576, 7168},  {24576, 1536}, {32768, 512},
+                                              {7168, 16384}, {4096, 7168}, {7168, 2048}};
+    for (int64_t m : {1, 16, 32})
+      for (const auto& [n, k] : nk) shapes.push_back({m, n, k});
+  }
+  try {
+    int sms = 0;
+    BENCH_CHECK_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    heuristics::DeviceModel device;
+    device.num_sms = sms;
+    cudaStream_t stream;
+    BENCH_CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    for (const Shape& s : shapes) sweep(s, device, stream);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "blockgemm-plan-sweep: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}

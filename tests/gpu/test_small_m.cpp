@@ -1,0 +1,154 @@
+// GPU tests for small M: the swapAB kernels and split-K, every M from 1 to 64 against the CPU reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "api/validate.h"
+#include "gpu_test_util.h"
+#include "heuristics/heuristics.h"
+#include "kernels/launch.h"
+
+namespace blockgemm::testing {
+namespace {
+
+constexpr double kMaxDiff = 1e-3;
+constexpr int64_t kMaxM = 64;
+
+// One random 64-row problem per (N, K, weight-scale kind, input-scale layout); M = 1..64 runs on its
+// first M rows (views with the same strides: a column-major scale of stride 64 >= M stays valid). The
+// reference rows do not depend on M, so they are computed once. Out is the first M rows of a 64-row
+// buffer poisoned before every run: rows past M must stay NaN (nothing written out of bounds).
+class SmallMSweep
+    : public ::testing::TestWithParam<std::tuple<std::pair<int64_t, int64_t>, bool, ScaleLayout>> {};
+
+TEST_P(SmallMSweep, EveryMFrom1To64MatchesReference) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const auto [nk, per_row, layout] = GetParam();
+  ProblemSpec spec{kMaxM, nk.first, nk.second};
+  spec.per_row_weight_scale = per_row;
+  spec.input_scale_layout = layout;
+  spec.out_dtype = DType::kFloat32;  // the widest: the buffer holds M x N of any out dtype
+  spec.seed = static_cast<uint64_t>(nk.first * 131 + nk.second + (per_row ? 7 : 0));
+  Problem p;
+  make_problem(spec, p);
+  const int64_t n = spec.n, k = spec.k;
+  std::vector<double> ref(static_cast<std::size_t>(kMaxM * n));
+  reference::blockscale_gemm(p.a.values.data(), p.a.scales.data(), p.b.values.data(), p.b.scales.data(),
+                             per_row, kMaxM, n, k, ref.data(), 0, kMaxM);
+
+  const DType dtypes[] = {DType::kBFloat16, DType::kFloat16, DType::kFloat32};
+  std::vector<uint8_t> raw(p.out_dev.bytes());
+  for (int64_t m = 1; m <= kMaxM; ++m) {
+    const DType dtype = dtypes[m % 3];
+    SCOPED_TRACE("M=" + std::to_string(m) + " " + dtype_name(dtype) + " plan: " + describe_plan(m, n, k));
+    TensorView input = p.input, input_scale = p.input_scale;
+    input.shape[0] = m;
+    input_scale.shape[0] = m;
+    const TensorView out = TensorView::matrix(p.out_dev.get(), dtype, m, n, p.input.device);
+    poison_out(p);
+    fp8_blockscale_gemm_sm90(input, p.weight, input_scale, p.weight_scale, out);
+    check_cuda(cudaDeviceSynchronize(), "gemm");
+    p.out_dev.download(raw.data(), raw.size());
+
+    std::vector<double> got, want;
+    int64_t nan_count = 0, written_past_m = 0;
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t c = 0; c < n; ++c) {
+        const double v = element_to_double(raw, static_cast<std::size_t>(r * n + c), dtype);
+        nan_count += std::isnan(v);
+        got.push_back(v);
+        want.push_back(ref[r * n + c]);
+      }
+    const int64_t buffer_elements = static_cast<int64_t>(raw.size()) / static_cast<int64_t>(dtype_size(dtype));
+    for (int64_t i = m * n; i < buffer_elements; ++i)
+      written_past_m += !std::isnan(element_to_double(raw, static_cast<std::size_t>(i), dtype));
+    EXPECT_EQ(nan_count, 0) << "unwritten or NaN outputs";
+    EXPECT_EQ(written_past_m, 0) << "elements written past row M";
+    EXPECT_LT(reference::calc_diff(got.data(), want.data(), static_cast<int64_t>(got.size())), kMaxDiff);
+    if (HasFailure()) break;  // one M's report is enough to debug from
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Decode, SmallMSweep,
+    ::testing::Combine(::testing::Values(std::make_pair<int64_t, int64_t>(576, 512),
+                                         std::make_pair<int64_t, int64_t>(576, 2048),
+                                         std::make_pair<int64_t, int64_t>(576, 7168),
+                                         std::make_pair<int64_t, int64_t>(2112, 512),
+                                         std::make_pair<int64_t, int64_t>(2112, 2048),
+                                         std::make_pair<int64_t, int64_t>(2112, 7168),
+                                         std::make_pair<int64_t, int64_t>(4096, 512),
+                                         std::make_pair<int64_t, int64_t>(4096, 2048),
+                                         std::make_pair<int64_t, int64_t>(4096, 7168),
+                                         std::make_pair<int64_t, int64_t>(7168, 512),
+                                         std::make_pair<int64_t, int64_t>(7168, 2048),
+                                         std::make_pair<int64_t, int64_t>(7168, 7168)),
+                       ::testing::Bool(), ::testing::Values(ScaleLayout::kRowMajor, ScaleLayout::kColumnMajor)),
+    [](const auto& info) {
+      return "N" + std::to_string(std::get<0>(info.param).first) + "_K" +
+             std::to_string(std::get<0>(info.param).second) + (std::get<1>(info.param) ? "_PerRow" : "_PerBlock") +
+             (std::get<2>(info.param) == ScaleLayout::kRowMajor ? "_ScaleRowMajor" : "_ScaleColMajor");
+    });
+
+// Every swapAB tile with every split-K factor it can take, whether or not the heuristics pick it: tails in
+// M and N, an uneven share of K blocks, and fewer clusters than tiles so each cluster runs several.
+class SwapSplitK : public ::testing::TestWithParam<std::tuple<int, int, bool>> {};
+
+TEST_P(SwapSplitK, MatchesReference) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const auto [tile_index, k_splits, per_row] = GetParam();
+  const heuristics::TileShape tile = heuristics::kTileShapes[tile_index];
+  ProblemSpec spec{tile.block_m * 2 + 3, tile.block_n * 3 + 16, 128 * 11};
+  spec.per_row_weight_scale = per_row;
+  spec.input_scale_layout = per_row ? ScaleLayout::kRowMajor : ScaleLayout::kColumnMajor;
+  spec.out_dtype = k_splits % 2 ? DType::kBFloat16 : DType::kFloat32;
+  spec.seed = 300 + tile_index * 10 + k_splits;
+  Problem p;
+  make_problem(spec, p);
+  poison_out(p);
+  const kernels::Fp8GemmArgs args =
+      api::validate_gemm_args(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt);
+  heuristics::GemmPlan plan = heuristics::make_plan(tile, k_splits, spec.m, spec.n, spec.k, heuristics::DeviceModel{});
+  plan.grid = 2 * k_splits;  // two clusters for 12 tiles
+  kernels::launch_fp8_gemm(plan, args, nullptr);
+  check_cuda(cudaDeviceSynchronize(), "gemm");
+  const CheckResult r = check_against_reference(p);
+  EXPECT_EQ(r.nan_count, 0) << spec.str() << " " << plan.describe();
+  EXPECT_LT(r.diff, kMaxDiff) << spec.str() << " " << plan.describe();
+}
+
+std::vector<int> swap_tile_indices() {
+  std::vector<int> indices;
+  for (int i = 0; i < heuristics::kNumTileShapes; ++i)
+    if (heuristics::kTileShapes[i].swap_ab) indices.push_back(i);
+  return indices;
+}
+
+INSTANTIATE_TEST_SUITE_P(Compiled, SwapSplitK,
+                         ::testing::Combine(::testing::ValuesIn(swap_tile_indices()),
+                                            ::testing::Values(1, 2, 3, 5, 8), ::testing::Bool()));
+
+// Split-K sums the ranks' partials in rank order: the result must not depend on which finished first.
+TEST(SwapSplitK, RepeatedRunsAreBitwiseEqual) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  ProblemSpec spec{5, 2112, 7168};
+  spec.seed = 41;
+  Problem p;
+  make_problem(spec, p);
+  std::vector<uint8_t> first(p.out_dev.bytes()), again(p.out_dev.bytes());
+  for (int run = 0; run < 20; ++run) {
+    poison_out(p);
+    fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out);
+    check_cuda(cudaDeviceSynchronize(), "gemm");
+    p.out_dev.download(run == 0 ? first.data() : again.data(), first.size());
+    if (run > 0) {
+      ASSERT_EQ(first, again) << "run " << run << ", plan " << describe_plan(5, 2112, 7168);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace blockgemm::testing
