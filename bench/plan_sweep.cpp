@@ -2,7 +2,8 @@
 // M <= 32, the normal tiles otherwise) beside the plan the heuristics pick. A calibration tool for
 // src/heuristics: it shows where the cost model's choice stands among the alternatives.
 //
-//   blockgemm-plan-sweep [--shape M,N,K]...   (default: M in {1, 16, 32} x the DeepSeek-V3 projections)
+//   blockgemm-plan-sweep [--shape M,N,K]...   (default: M in {1, 16, 24, 32, 40, 48, 64} x the DeepSeek-V3
+//                                            projections)
 //
 // Operands are random fp8 bytes (no NaN encodings) and random positive scales, rotated over enough sets
 // that L2 never holds them; times are CUDA-graph replays (bench/timing.h). Correctness is the tests' job.
@@ -67,7 +68,7 @@ std::vector<heuristics::GemmPlan> candidates(const Shape& s, const heuristics::D
   const int k_blocks = static_cast<int>(s.k / 128);
   for (const heuristics::TileShape& tile : heuristics::kTileShapes) {
     if (tile.swap_ab) {
-      if (s.m > 32 || tile.block_m < std::min<int64_t>(s.m, 32) / 2) continue;
+      if (tile.block_m < s.m) continue;
       for (int splits = 1; splits <= std::min(heuristics::kMaxSplitK, k_blocks); ++splits)
         plans.push_back(heuristics::make_plan(tile, splits, s.m, s.n, s.k, device));
     } else if (s.m >= 32) {
@@ -119,13 +120,17 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
     rows.push_back({plan, timing.us_per_call});
   }
   std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.us < y.us; });
-  double chosen_us = 0;
-  for (const Row& r : rows)
+  double chosen_us = 0, best_swap_us = 0, best_normal_us = 0;
+  for (const Row& r : rows) {
     if (r.plan.tile == chosen.tile && r.plan.k_splits == chosen.k_splits) chosen_us = r.us;
-  std::printf("%6lld %6lld %6lld | best %8.2f us %7.0f GB/s  %-70s | heuristic %8.2f us (%.3fx best, model %.2f us) %s\n",
-              static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k), rows[0].us,
-              bytes_per_call / rows[0].us / 1e3, rows[0].plan.describe().c_str(), chosen_us,
-              chosen_us / rows[0].us, chosen.estimated_us, chosen.describe().c_str());
+    double& best_kind = r.plan.tile.swap_ab ? best_swap_us : best_normal_us;
+    if (best_kind == 0) best_kind = r.us;
+  }
+  std::printf("%6lld %6lld %6lld | swapAB %8.2f normal %8.2f | best %8.2f us %7.0f GB/s  %-70s | heuristic %8.2f us "
+              "(%.3fx best) %s\n",
+              static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k), best_swap_us,
+              best_normal_us, rows[0].us, bytes_per_call / rows[0].us / 1e3, rows[0].plan.describe().c_str(),
+              chosen_us, chosen_us / rows[0].us, chosen.describe().c_str());
   if (std::getenv("SWEEP_ALL"))
     for (const Row& r : rows)
       std::printf("        %8.2f us  model %8.2f  %s\n", r.us, r.plan.estimated_us, r.plan.describe().c_str());
@@ -149,7 +154,7 @@ int main(int argc, char** argv) {
   if (shapes.empty()) {
     const std::pair<int64_t, int64_t> nk[] = {{2112, 7168}, {576, 7168},  {24576, 1536}, {32768, 512},
                                               {7168, 16384}, {4096, 7168}, {7168, 2048}};
-    for (int64_t m : {1, 16, 32})
+    for (int64_t m : {1, 16, 24, 32, 40, 48, 64})
       for (const auto& [n, k] : nk) shapes.push_back({m, n, k});
   }
   try {

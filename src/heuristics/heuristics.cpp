@@ -93,6 +93,7 @@ GemmPlan plan_swap_ab(int64_t m, int64_t n, int64_t k, const DeviceModel& device
     if (tile.swap_ab && tile.block_n == 64 && tile.block_m >= m &&
         (best_tile.block_m == 0 || tile.block_m < best_tile.block_m))
       best_tile = tile;
+  if (best_tile.block_m == 0) return plan_normal(m, n, k, device);  // more tokens than any swapAB tile
   const int64_t num_tiles = num_tiles_launched(best_tile, m, n);
   const int64_t k_blocks = ceil_div(k, 128);
   int k_splits = 1;
@@ -103,6 +104,15 @@ GemmPlan plan_swap_ab(int64_t m, int64_t n, int64_t k, const DeviceModel& device
 
 GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
   if (m <= kMaxSwapAbM) return plan_swap_ab(m, n, k, device);
+  GemmPlan best = plan_normal(m, n, k, device);
+  // Up to 64 tokens a swapAB tile with split-K still wins where the normal tiles leave most SMs idle
+  // (576 x 7168 at M = 40..64: 9.5 us against 10.3, bench/NOTES.md); elsewhere the normal tiles won by
+  // 10-20%.
+  if (m <= kMaxSplitKSwapAbM && best.grid < device.num_sms / 2) return plan_swap_ab(m, n, k, device);
+  return best;
+}
+
+GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
   GemmPlan best;
   for (const TileShape& tile : kTileShapes) {
     if (tile.swap_ab) continue;

@@ -23,13 +23,13 @@ struct TileShape {
 // plan can never name a kernel that does not exist. BLOCK_N is a multiple of 16 (whole 32-byte output
 // strips) and two accumulator sets must fit the math warpgroups' registers (no spills: checked in the
 // build's ptxas report). Narrow tiles put more CTAs to work streaming the weight at small M; the odd
-// widths (96, 192) let the tile count fill whole waves of SMs. The swapAB tiles serve M <= 32: 8 to 32
+// widths (96, 192) let the tile count fill whole waves of SMs. The swapAB tiles serve small M: 8 to 64
 // tokens against 64 or 128 weight rows.
 inline constexpr TileShape kTileShapes[] = {
     {64, 16},          {64, 32},          {64, 64},          {64, 96},          {64, 128},
     {64, 192},         {128, 32},         {128, 64},         {128, 96},         {128, 128},
     {128, 128, 2},     {8, 64, 1, true},  {16, 64, 1, true}, {32, 64, 1, true}, {8, 128, 1, true},
-    {16, 128, 1, true}, {32, 128, 1, true}};
+    {16, 128, 1, true}, {32, 128, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).
@@ -69,12 +69,21 @@ GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
 // Estimated time of the persistent 1D2D kernel with `tile` on an (m, n, k) problem.
 double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device);
 
-// Up to this many tokens the weight rows go on wgmma's 64-row side (swapAB tiles).
+// Up to this many tokens the weight rows always go on wgmma's 64-row side (swapAB tiles); up to
+// kMaxSplitKSwapAbM they do where the normal tiles would leave more than half of the SMs idle.
 inline constexpr int64_t kMaxSwapAbM = 32;
+inline constexpr int64_t kMaxSplitKSwapAbM = 64;
 
-// The plan for an (m, n, k) problem. M <= kMaxSwapAbM: a swapAB tile with split-K chosen to occupy SMs
-// (only swapAB tiles split K). Larger M: the normal tile with the lowest estimate; ties go to the larger
-// grid, then to the larger tile (fewer operand re-reads).
+// The best normal (not swapped) tile for an (m, n, k) problem by the cost model, without split-K.
+GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device);
+
+// The swapAB plan: the tile with the fewest padded tokens (m <= 64) and the split-K factor that fills the
+// SMs in one wave of clusters.
+GemmPlan plan_swap_ab(int64_t m, int64_t n, int64_t k, const DeviceModel& device);
+
+// The plan for an (m, n, k) problem: plan_swap_ab for M <= kMaxSwapAbM (only swapAB tiles split K), else
+// plan_normal (ties go to the larger grid, then to the larger tile: fewer operand re-reads) unless the
+// swapAB rule above applies.
 GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, const DeviceModel& device);
 
 }  // namespace blockgemm::heuristics

@@ -279,97 +279,70 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     constexpr bool kUniformColScale = !kSwapAB && Config::kUniformWeightScale;
     PipelineState<kNumStages> pipe;
     uint32_t split_phase = 0;  // phase of this warpgroup's split-K barriers
-    constexpr int kKBlocksPerWait = Config::kKBlocksPerWait;
     float accum[kNumAccum];
-    float scratch[kKBlocksPerWait][kNumAccum];
+    float scratch[kNumAccum];
 #pragma unroll
-    for (int u = 0; u < kKBlocksPerWait; ++u)
-#pragma unroll
-      for (int i = 0; i < kNumAccum; ++i) scratch[u][i] = 0.f;
+    for (int i = 0; i < kNumAccum; ++i) scratch[i] = 0.f;
 
     for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
       const TileCoord coord = scheduler.coord(unit, cta_rank);
 #pragma unroll
       for (int i = 0; i < kNumAccum; ++i) accum[i] = 0.f;
 
-      // kKBlocksPerWait K blocks per round: each gets its own scratch accumulator, so their wgmma chains
-      // are independent and overlap in the tensor pipe; one wait covers them all.
-      for (int kb = coord.k_block_begin; kb < coord.k_block_end; kb += kKBlocksPerWait) {
-        // A compile-time 1 for one K block per wait: the guards below then vanish, and with them the
-        // branches that kept ptxas from overlapping the release and the next wait with the promotion.
-        const int blocks = kKBlocksPerWait == 1 ? 1 : min(kKBlocksPerWait, coord.k_block_end - kb);
-        int stages[kKBlocksPerWait];
-        float row_scale_lo[kKBlocksPerWait], row_scale_hi[kKBlocksPerWait], col_scale_uniform[kKBlocksPerWait];
+      for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
+        ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
+        const float* row_scales = kSwapAB ? smem.scale_b(pipe.stage) : smem.scale_a(pipe.stage);
+        const float* col_scales = kSwapAB ? smem.scale_a(pipe.stage) : smem.scale_b(pipe.stage);
+        const float row_scale_lo = kUniformRowScale ? row_scales[0] : row_scales[math_group * 64 + row_in_group];
+        const float row_scale_hi =
+            kUniformRowScale ? row_scale_lo : row_scales[math_group * 64 + row_in_group + 8];
+        const float col_scale_uniform = kUniformColScale ? col_scales[0] : 0.f;
+
+        // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry out
+        // of it below 256 KB): one 64-bit add per operand instead of rebuilding them, which took about 40
+        // instructions per K block in front of the wgmmas.
+        const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * kMmaATileBytes) >> 4);
+        const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * kMmaBTileBytes) >> 4);
 #pragma unroll
-        for (int u = 0; u < kKBlocksPerWait; ++u) {
-          if (u >= blocks) break;
-          ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-          stages[u] = pipe.stage;
-          const float* row_scales = kSwapAB ? smem.scale_b(pipe.stage) : smem.scale_a(pipe.stage);
-          const float* col_scales = kSwapAB ? smem.scale_a(pipe.stage) : smem.scale_b(pipe.stage);
-          row_scale_lo[u] = kUniformRowScale ? row_scales[0] : row_scales[math_group * 64 + row_in_group];
-          row_scale_hi[u] = kUniformRowScale ? row_scale_lo[u] : row_scales[math_group * 64 + row_in_group + 8];
-          col_scale_uniform[u] = kUniformColScale ? col_scales[0] : 0.f;
-          // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry out
-          // of it below 256 KB): one 64-bit add per operand instead of rebuilding them, which took about
-          // 40 instructions per K block in front of the wgmmas.
-          const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * kMmaATileBytes) >> 4);
-          const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * kMmaBTileBytes) >> 4);
-          if (u == 0) {
-            // Orders the promotion's reads of every scratch accumulator before the wgmmas overwrite them.
+        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+        ptx::wgmma_fence();
 #pragma unroll
-            for (int v = 0; v < kKBlocksPerWait; ++v)
-#pragma unroll
-              for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[v][i]);
-            ptx::wgmma_fence();
-          }
-#pragma unroll
-          for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
-            // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
-            Wgmma::mma(scratch[u], desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
-          }
-          // One group per K block, committed right behind its wgmmas: a commit that ptxas cannot prove
-          // follows a wgmma on every path gets a dummy HGMMA and an extra warpgroup arrive in front of
-          // it, which cost ~40% at large M (bench/NOTES.md, experiment 15).
-          ptx::wgmma_commit_group();
-          pipe.advance();
+        for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
+          // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
+          Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
         }
+        // Committed right behind the wgmmas: a commit that ptxas cannot prove follows a wgmma on every
+        // path gets a dummy HGMMA and an extra warpgroup arrive, which cost ~40% (bench/NOTES.md).
+        ptx::wgmma_commit_group();
         ptx::wgmma_wait_group<0>();
 #pragma unroll
-        for (int u = 0; u < kKBlocksPerWait; ++u)
-#pragma unroll
-          for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[u][i]);
+        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
 
+        if constexpr (kUniformColScale) {
+          // This thread's reads of the stage are done: release it before the promotion so the producer
+          // can refill it meanwhile.
+          release_stage(smem.empty(pipe.stage));
+          const float scale_lo = row_scale_lo * col_scale_uniform;
+          const float scale_hi = row_scale_hi * col_scale_uniform;
 #pragma unroll
-        for (int u = 0; u < kKBlocksPerWait; ++u) {
-          if (u >= blocks) break;
-          if constexpr (kUniformColScale) {
-            // This thread's reads of the stage are done: release it before the promotion so the
-            // producer can refill it meanwhile.
-            release_stage(smem.empty(stages[u]));
-            const float scale_lo = row_scale_lo[u] * col_scale_uniform[u];
-            const float scale_hi = row_scale_hi[u] * col_scale_uniform[u];
-#pragma unroll
-            for (int j = 0; j < Config::MMA_N / 8; ++j) {
-              accum[4 * j + 0] = fmaf(scratch[u][4 * j + 0], scale_lo, accum[4 * j + 0]);
-              accum[4 * j + 1] = fmaf(scratch[u][4 * j + 1], scale_lo, accum[4 * j + 1]);
-              accum[4 * j + 2] = fmaf(scratch[u][4 * j + 2], scale_hi, accum[4 * j + 2]);
-              accum[4 * j + 3] = fmaf(scratch[u][4 * j + 3], scale_hi, accum[4 * j + 3]);
-            }
-          } else {
-            // Per-column scales are read straight from the stage (holding them would cost MMA_N / 4
-            // registers), so the stage is released only after the promotion.
-            const float* col_scales = kSwapAB ? smem.scale_a(stages[u]) : smem.scale_b(stages[u]);
-#pragma unroll
-            for (int j = 0; j < Config::MMA_N / 8; ++j) {
-              const float2 col_scale = *reinterpret_cast<const float2*>(col_scales + 8 * j + col_in_octet);
-              accum[4 * j + 0] = fmaf(scratch[u][4 * j + 0], row_scale_lo[u] * col_scale.x, accum[4 * j + 0]);
-              accum[4 * j + 1] = fmaf(scratch[u][4 * j + 1], row_scale_lo[u] * col_scale.y, accum[4 * j + 1]);
-              accum[4 * j + 2] = fmaf(scratch[u][4 * j + 2], row_scale_hi[u] * col_scale.x, accum[4 * j + 2]);
-              accum[4 * j + 3] = fmaf(scratch[u][4 * j + 3], row_scale_hi[u] * col_scale.y, accum[4 * j + 3]);
-            }
-            release_stage(smem.empty(stages[u]));
+          for (int j = 0; j < Config::MMA_N / 8; ++j) {
+            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
+            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
+            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
+            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
           }
+        } else {
+          // Per-column scales are read straight from the stage (holding them would cost MMA_N / 4
+          // registers), so the stage is released only after the promotion.
+#pragma unroll
+          for (int j = 0; j < Config::MMA_N / 8; ++j) {
+            const float2 col_scale = *reinterpret_cast<const float2*>(col_scales + 8 * j + col_in_octet);
+            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], row_scale_lo * col_scale.x, accum[4 * j + 0]);
+            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], row_scale_lo * col_scale.y, accum[4 * j + 1]);
+            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], row_scale_hi * col_scale.x, accum[4 * j + 2]);
+            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], row_scale_hi * col_scale.y, accum[4 * j + 3]);
+          }
+          release_stage(smem.empty(pipe.stage));
         }
       }
 

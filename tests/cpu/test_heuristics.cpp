@@ -19,7 +19,8 @@ TEST(Heuristics, PlanUsesACompiledTileAndNeverMoreCtasThanSms) {
         EXPECT_TRUE(compiled) << m << "x" << n << "x" << k;
         EXPECT_GE(plan.grid, 1);
         EXPECT_LE(plan.grid, h100.num_sms);
-        EXPECT_EQ(plan.tile.swap_ab, m <= 32) << "swapAB up to 32 tokens (documented: below 32)";
+        EXPECT_TRUE(m > kMaxSwapAbM || plan.tile.swap_ab) << "swapAB for small M, as documented";
+        EXPECT_TRUE(m <= kMaxSplitKSwapAbM || !plan.tile.swap_ab);
         EXPECT_GE(plan.k_splits, 1);
         EXPECT_LE(plan.k_splits, kMaxSplitK);
         EXPECT_LE(plan.k_splits, (k + 127) / 128) << "every split needs a K block";
@@ -52,6 +53,9 @@ TEST(Heuristics, SmallMSwapsAndSplitsKToStreamTheWeightOnEverySm) {
     EXPECT_EQ(plan.num_waves, 1);
   }
   EXPECT_EQ(plan_gemm(1, 4096, 7168, h100).k_splits, 2);  // 64 pairs fit at once
+  // Up to 64 tokens, swapAB with split-K where normal tiles would leave most SMs idle, else normal tiles.
+  EXPECT_TRUE(plan_gemm(48, 576, 7168, h100).tile.swap_ab);
+  EXPECT_FALSE(plan_gemm(48, 7168, 2048, h100).tile.swap_ab);
   EXPECT_EQ(plan_gemm(1, 2112, 512, h100).k_splits, 1);   // 4 K blocks: nothing to share
   // Enough tiles already: no split.
   EXPECT_EQ(plan_gemm(4, 24576, 1536, h100).k_splits, 1);
