@@ -49,7 +49,15 @@ int grid_for(TileShape tile, int k_splits, int64_t num_tiles, const DeviceModel&
   return static_cast<int>(std::max<int64_t>(clusters, 1) * cluster_size);
 }
 
-double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
+namespace {
+
+// The tiles' own time (waves of per-tile work) and the HBM floor of the whole problem, in ns.
+struct Estimate {
+  double tiles_ns, hbm_ns, gain;
+  double us() const { return gain * std::max(tiles_ns, hbm_ns) / 1000.0; }
+};
+
+Estimate estimate(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
   const int64_t num_tiles = num_tiles_launched(tile, m, n);
   const int64_t grid = grid_for(tile, k_splits, num_tiles, device);
   const int64_t waves = ceil_div(num_tiles * k_splits, grid);
@@ -69,7 +77,13 @@ double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   const double hbm_ns = unique_bytes / device.hbm_bytes_per_ns;
 
   const double gain = tile.multicast > 1 ? kMulticastGain : 1.0;
-  return gain * std::max(waves * per_unit_ns, hbm_ns) / 1000.0;
+  return {static_cast<double>(waves) * per_unit_ns, hbm_ns, gain};
+}
+
+}  // namespace
+
+double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
+  return estimate(tile, k_splits, m, n, k, device).us();
 }
 
 GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
@@ -79,7 +93,9 @@ GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   plan.num_tiles = num_tiles_launched(tile, m, n);
   plan.grid = grid_for(tile, k_splits, plan.num_tiles, device);
   plan.num_waves = ceil_div(plan.num_tiles * k_splits, plan.grid);
-  plan.estimated_us = estimate_us(tile, k_splits, m, n, k, device);
+  const Estimate e = estimate(tile, k_splits, m, n, k, device);
+  plan.estimated_us = e.us();
+  plan.tiles_us = e.gain * e.tiles_ns / 1000.0;
   return plan;
 }
 
@@ -97,7 +113,10 @@ GemmPlan plan_swap_ab(int64_t m, int64_t n, int64_t k, const DeviceModel& device
   const int64_t num_tiles = num_tiles_launched(best_tile, m, n);
   const int64_t k_blocks = ceil_div(k, 128);
   int k_splits = 1;
-  for (int splits = 2; splits <= kMaxSplitK; ++splits)
+  // Clusters of 6 to 8 were slower than 5 on the one suite shape that allows them (576 x 7168: 6.03 us at 5,
+  // 6.58 at 7), whatever the K blocks per share: capped at 5.
+  constexpr int kMaxUsefulSplits = 5;
+  for (int splits = 2; splits <= kMaxUsefulSplits; ++splits)
     if (k_blocks >= 8 * splits && num_tiles <= device.max_clusters(splits)) k_splits = splits;
   return make_plan(best_tile, k_splits, m, n, k, device);
 }
@@ -122,11 +141,16 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
     const GemmPlan plan = make_plan(tile, 1, m, n, k, device);
     const bool better = best.num_tiles == 0 || plan.estimated_us < best.estimated_us * 0.99;
     const bool tie = plan.estimated_us <= best.estimated_us * 1.01;
-    // In a tie (typically both bound by HBM) more CTAs stream more bytes at once; then the larger tile
-    // re-reads fewer operand bytes.
+    // A tie is typically two plans under the same HBM floor. Then more CTAs stream more bytes at once;
+    // then fewer padded rows (64-row tiles beat 128-row ones by 13% at M = 40..64 on 24576x1536,
+    // bench/NOTES.md); then the larger tile re-reads fewer operand bytes.
+    auto padded_m = [m](const TileShape& t) { return (m + t.block_m - 1) / t.block_m * t.block_m; };
     const bool tie_break =
         plan.grid > best.grid ||
-        (plan.grid == best.grid && tile.block_m * tile.block_n > best.tile.block_m * best.tile.block_n);
+        (plan.grid == best.grid &&
+         (padded_m(tile) < padded_m(best.tile) ||
+          (padded_m(tile) == padded_m(best.tile) &&
+           tile.block_m * tile.block_n > best.tile.block_m * best.tile.block_n)));
     if (better || (tie && tie_break)) best = plan;
   }
   return best;

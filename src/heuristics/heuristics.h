@@ -23,11 +23,12 @@ struct TileShape {
 // plan can never name a kernel that does not exist. BLOCK_N is a multiple of 16 (whole 32-byte output
 // strips) and two accumulator sets must fit the math warpgroups' registers (no spills: checked in the
 // build's ptxas report). Narrow tiles put more CTAs to work streaming the weight at small M; the odd
-// widths (96, 192) let the tile count fill whole waves of SMs. The swapAB tiles serve small M: 8 to 64
+// width 96 lets the tile count fill whole waves of SMs (64x192, 64x112 and 64x144 measured slower than
+// the tiles they would replace, bench/NOTES.md #5 and #18). The swapAB tiles serve small M: 8 to 64
 // tokens against 64 or 128 weight rows.
 inline constexpr TileShape kTileShapes[] = {
     {64, 16},          {64, 32},          {64, 64},          {64, 96},          {64, 128},
-    {64, 192},         {128, 32},         {128, 64},         {128, 96},         {128, 128},
+    {128, 32},         {128, 64},         {128, 96},         {128, 128},
     {128, 128, 2},     {8, 64, 1, true},  {16, 64, 1, true}, {32, 64, 1, true}, {8, 128, 1, true},
     {16, 128, 1, true}, {32, 128, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
@@ -56,6 +57,7 @@ struct GemmPlan {
   int grid = 0;      // persistent CTAs (a multiple of the cluster size, tile.multicast * k_splits)
   int64_t num_waves = 0;
   double estimated_us = 0;
+  double tiles_us = 0;  // the tiles' own time, before the HBM floor of the whole problem
   std::string describe() const;
 };
 
