@@ -141,16 +141,23 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
     const GemmPlan plan = make_plan(tile, 1, m, n, k, device);
     const bool better = best.num_tiles == 0 || plan.estimated_us < best.estimated_us * 0.99;
     const bool tie = plan.estimated_us <= best.estimated_us * 1.01;
-    // A tie is typically two plans under the same HBM floor. Then more CTAs stream more bytes at once;
-    // then fewer padded rows (64-row tiles beat 128-row ones by 13% at M = 40..64 on 24576x1536,
-    // bench/NOTES.md); then the larger tile re-reads fewer operand bytes.
+    // A tie is typically two plans under the same HBM floor. Then fuller waves (a half-empty last wave
+    // idles SMs the floor assumed busy: 64x64 beat 64x128 by 10% at M = 40..64 on 24576x1536,
+    // bench/NOTES.md); then more CTAs stream more bytes at once; then fewer padded rows; then the larger
+    // tile re-reads fewer operand bytes.
+    auto wave_fill = [](const GemmPlan& p) {
+      return static_cast<double>(p.num_tiles * p.k_splits) / static_cast<double>(p.num_waves * p.grid);
+    };
     auto padded_m = [m](const TileShape& t) { return (m + t.block_m - 1) / t.block_m * t.block_m; };
+    const double fill = wave_fill(plan), best_fill = best.num_tiles ? wave_fill(best) : 0.0;
     const bool tie_break =
-        plan.grid > best.grid ||
-        (plan.grid == best.grid &&
-         (padded_m(tile) < padded_m(best.tile) ||
-          (padded_m(tile) == padded_m(best.tile) &&
-           tile.block_m * tile.block_n > best.tile.block_m * best.tile.block_n)));
+        fill > best_fill + 0.1 ||
+        (fill >= best_fill - 0.1 &&
+         (plan.grid > best.grid ||
+          (plan.grid == best.grid &&
+           (padded_m(tile) < padded_m(best.tile) ||
+            (padded_m(tile) == padded_m(best.tile) &&
+             tile.block_m * tile.block_n > best.tile.block_m * best.tile.block_n)))));
     if (better || (tie && tie_break)) best = plan;
   }
   return best;
