@@ -10,9 +10,9 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <memory>
 #include <random>
 #include <string>
@@ -96,7 +96,8 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
     set.out = std::make_unique<DeviceBytes>(static_cast<std::size_t>(s.m * s.n * 2));
     BENCH_CHECK_CUDA(cudaMemcpy(set.a->ptr, input.data(), input.size(), cudaMemcpyHostToDevice));
     BENCH_CHECK_CUDA(cudaMemcpy(set.b->ptr, weight.data(), weight.size(), cudaMemcpyHostToDevice));
-    BENCH_CHECK_CUDA(cudaMemcpy(set.sa->ptr, input_scales.data(), input_scales.size() * 4, cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(
+        cudaMemcpy(set.sa->ptr, input_scales.data(), input_scales.size() * 4, cudaMemcpyHostToDevice));
     BENCH_CHECK_CUDA(
         cudaMemcpy(set.sb->ptr, weight_scales.data(), weight_scales.size() * 4, cudaMemcpyHostToDevice));
     set.args = blockgemm::api::validate_gemm_args(
@@ -126,14 +127,16 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
     double& best_kind = r.plan.tile.swap_ab ? best_swap_us : best_normal_us;
     if (best_kind == 0) best_kind = r.us;
   }
-  std::printf("%6lld %6lld %6lld | swapAB %8.2f normal %8.2f | best %8.2f us %7.0f GB/s  %-70s | heuristic %8.2f us "
-              "(%.3fx best) %s\n",
-              static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k), best_swap_us,
-              best_normal_us, rows[0].us, bytes_per_call / rows[0].us / 1e3, rows[0].plan.describe().c_str(),
-              chosen_us, chosen_us / rows[0].us, chosen.describe().c_str());
+  std::printf(
+      "%6lld %6lld %6lld | swapAB %8.2f normal %8.2f | best %8.2f us %7.0f GB/s  %-70s | heuristic %8.2f us "
+      "(%.3fx best) %s\n",
+      static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k), best_swap_us,
+      best_normal_us, rows[0].us, bytes_per_call / rows[0].us / 1e3, rows[0].plan.describe().c_str(),
+      chosen_us, chosen_us / rows[0].us, chosen.describe().c_str());
   if (std::getenv("SWEEP_ALL"))
     for (const Row& r : rows)
-      std::printf("        %8.2f us  model %8.2f  %s\n", r.us, r.plan.estimated_us, r.plan.describe().c_str());
+      std::printf("        %8.2f us  model %8.2f  %s\n", r.us, r.plan.estimated_us,
+                  r.plan.describe().c_str());
   std::fflush(stdout);
 }
 
@@ -152,7 +155,7 @@ int main(int argc, char** argv) {
     }
   }
   if (shapes.empty()) {
-    const std::pair<int64_t, int64_t> nk[] = {{2112, 7168}, {576, 7168},  {24576, 1536}, {32768, 512},
+    const std::pair<int64_t, int64_t> nk[] = {{2112, 7168},  {576, 7168},  {24576, 1536}, {32768, 512},
                                               {7168, 16384}, {4096, 7168}, {7168, 2048}};
     for (int64_t m : {1, 16, 24, 32, 40, 48, 64})
       for (const auto& [n, k] : nk) shapes.push_back({m, n, k});

@@ -49,8 +49,8 @@ void require_current_device(int device) {
                     " (call cudaSetDevice first)");
 }
 
-// BLOCKGEMM_FORCE_TILE=MxN[xMULTICAST][s] (a compiled tile shape; a trailing "s" for swapAB) overrides the heuristics: a tuning aid for the
-// benchmark, read once.
+// BLOCKGEMM_FORCE_TILE=MxN[xMULTICAST][s] (a compiled tile shape; a trailing "s" for swapAB) overrides the
+// heuristics: a tuning aid for the benchmark, read once.
 std::optional<heuristics::TileShape> forced_tile() {
   static const std::optional<heuristics::TileShape> tile = []() -> std::optional<heuristics::TileShape> {
     const char* text = std::getenv("BLOCKGEMM_FORCE_TILE");

@@ -150,14 +150,13 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
     };
     auto padded_m = [m](const TileShape& t) { return (m + t.block_m - 1) / t.block_m * t.block_m; };
     const double fill = wave_fill(plan), best_fill = best.num_tiles ? wave_fill(best) : 0.0;
-    const bool tie_break =
-        fill > best_fill + 0.1 ||
-        (fill >= best_fill - 0.1 &&
-         (plan.grid > best.grid ||
-          (plan.grid == best.grid &&
-           (padded_m(tile) < padded_m(best.tile) ||
-            (padded_m(tile) == padded_m(best.tile) &&
-             tile.block_m * tile.block_n > best.tile.block_m * best.tile.block_n)))));
+    const bool tie_break = fill > best_fill + 0.1 ||
+                           (fill >= best_fill - 0.1 &&
+                            (plan.grid > best.grid ||
+                             (plan.grid == best.grid &&
+                              (padded_m(tile) < padded_m(best.tile) ||
+                               (padded_m(tile) == padded_m(best.tile) &&
+                                tile.block_m * tile.block_n > best.tile.block_m * best.tile.block_n)))));
     if (better || (tie && tie_break)) best = plan;
   }
   return best;

@@ -27,10 +27,10 @@ struct TileShape {
 // the tiles they would replace, bench/NOTES.md #5 and #18). The swapAB tiles serve small M: 8 to 64
 // tokens against 64 or 128 weight rows.
 inline constexpr TileShape kTileShapes[] = {
-    {64, 16},          {64, 32},          {64, 64},          {64, 96},          {64, 128},
-    {128, 32},         {128, 64},         {128, 96},         {128, 128},
-    {128, 128, 2},     {8, 64, 1, true},  {16, 64, 1, true}, {32, 64, 1, true}, {8, 128, 1, true},
-    {16, 128, 1, true}, {32, 128, 1, true}, {64, 64, 1, true}};
+    {64, 16},           {64, 32},          {64, 64},          {64, 96},          {64, 128},
+    {128, 32},          {128, 64},         {128, 96},         {128, 128},        {128, 128, 2},
+    {8, 64, 1, true},   {16, 64, 1, true}, {32, 64, 1, true}, {8, 128, 1, true}, {16, 128, 1, true},
+    {32, 128, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).

@@ -168,8 +168,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     ptx::barrier_cluster_sync();
   else
     __syncthreads();
-  // The next kernel in the stream may start its prologue on SMs this grid leaves free (every CTA of this
-  // persistent grid is already resident); its griddepcontrol.wait still waits for all of this grid.
+    // The next kernel in the stream may start its prologue on SMs this grid leaves free (every CTA of this
+    // persistent grid is already resident); its griddepcontrol.wait still waits for all of this grid.
 #ifndef BLOCKGEMM_EXPERIMENT_NO_EARLY_TRIGGER
   if (threadIdx.x == 0) ptx::griddepcontrol_launch_dependents();
 #endif
@@ -293,7 +293,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
         const float* row_scales = kSwapAB ? smem.scale_b(pipe.stage) : smem.scale_a(pipe.stage);
         const float* col_scales = kSwapAB ? smem.scale_a(pipe.stage) : smem.scale_b(pipe.stage);
-        const float row_scale_lo = kUniformRowScale ? row_scales[0] : row_scales[math_group * 64 + row_in_group];
+        const float row_scale_lo =
+            kUniformRowScale ? row_scales[0] : row_scales[math_group * 64 + row_in_group];
         const float row_scale_hi =
             kUniformRowScale ? row_scale_lo : row_scales[math_group * 64 + row_in_group + 8];
         const float col_scale_uniform = kUniformColScale ? col_scales[0] : 0.f;
@@ -359,7 +360,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           split_phase ^= 1;
 #pragma unroll
           for (int v = 0; v < kVectors; ++v)
-            partial[v * 128] = make_float4(accum[4 * v], accum[4 * v + 1], accum[4 * v + 2], accum[4 * v + 3]);
+            partial[v * 128] =
+                make_float4(accum[4 * v], accum[4 * v + 1], accum[4 * v + 2], accum[4 * v + 3]);
           ptx::mbarrier_arrive_release_cluster(smem.split_ready(cta_rank, math_group), 0);
           continue;
         }

@@ -141,7 +141,8 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
                    "max_active_clusters by size:",
                    device, Config::BLOCK_M, Config::BLOCK_N, Config::kMulticast,
                    static_cast<int>(Config::kSwapAB), Config::kNumStages, Config::kSmemBytes);
-      for (int size = 2; size <= Config::kMaxSplitK; ++size) std::fprintf(stderr, " %d", setup.max_clusters[size]);
+      for (int size = 2; size <= Config::kMaxSplitK; ++size)
+        std::fprintf(stderr, " %d", setup.max_clusters[size]);
       std::fprintf(stderr, "\n");
     }
   });

@@ -226,7 +226,9 @@ __device__ __forceinline__ void griddepcontrol_launch_dependents() {
 }
 
 // Waits until the preceding grid has completed and its memory is visible (a no-op without PDL).
-__device__ __forceinline__ void griddepcontrol_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void griddepcontrol_wait() {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+}
 
 // ---- registers and barriers -----------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ TEST(Heuristics, SmallMSwapsAndSplitsKToStreamTheWeightOnEverySm) {
   // Up to 64 tokens, swapAB with split-K where normal tiles would leave most SMs idle, else normal tiles.
   EXPECT_TRUE(plan_gemm(48, 576, 7168, h100).tile.swap_ab);
   EXPECT_FALSE(plan_gemm(48, 7168, 2048, h100).tile.swap_ab);
-  EXPECT_EQ(plan_gemm(1, 2112, 512, h100).k_splits, 1);   // 4 K blocks: nothing to share
+  EXPECT_EQ(plan_gemm(1, 2112, 512, h100).k_splits, 1);  // 4 K blocks: nothing to share
   // Enough tiles already: no split.
   EXPECT_EQ(plan_gemm(4, 24576, 1536, h100).k_splits, 1);
 }

@@ -30,9 +30,10 @@ TEST_P(GemmNumerics, NaNAndInfPropagateLikeTheReference) {
   Problem p;
   make_problem(spec, p);
   const int64_t m = spec.m, n = spec.n, k = spec.k, kg = k / 128;
-  p.a.values[3 * k + 5] = kFp8NaN;                                   // a NaN input element: row 3
+  p.a.values[3 * k + 5] = kFp8NaN;                                         // a NaN input element: row 3
   p.a.scales[(m - 1) * kg + 1] = std::numeric_limits<float>::quiet_NaN();  // a NaN input scale: last row
-  p.b.scales[1 * kg + 2] = std::numeric_limits<float>::infinity();  // an infinite weight block: columns 128..255
+  p.b.scales[1 * kg + 2] =
+      std::numeric_limits<float>::infinity();  // an infinite weight block: columns 128..255
   p.a_dev.upload(p.a.values.data(), p.a.values.size());
   p.a_scale_dev.upload(p.a.scales.data(), p.a.scales.size() * 4);
   p.b_scale_dev.upload(p.b.scales.data(), p.b.scales.size() * 4);
@@ -41,8 +42,8 @@ TEST_P(GemmNumerics, NaNAndInfPropagateLikeTheReference) {
   check_cuda(cudaDeviceSynchronize(), "gemm");
 
   std::vector<double> ref(static_cast<std::size_t>(m * n));
-  reference::blockscale_gemm(p.a.values.data(), p.a.scales.data(), p.b.values.data(), p.b.scales.data(), false,
-                             m, n, k, ref.data());
+  reference::blockscale_gemm(p.a.values.data(), p.a.scales.data(), p.b.values.data(), p.b.scales.data(),
+                             false, m, n, k, ref.data());
   const std::vector<double> out = download_out(p);
   std::vector<double> finite_out, finite_ref;
   int64_t class_mismatches = 0, nan_count = 0, inf_count = 0;
@@ -62,8 +63,9 @@ TEST_P(GemmNumerics, NaNAndInfPropagateLikeTheReference) {
   EXPECT_EQ(class_mismatches, 0) << "NaN / Inf / finite classes differ from the reference";
   EXPECT_GE(nan_count, 2 * n - 2) << "rows 3 and M-1 must be NaN in the reference";
   EXPECT_GT(inf_count, 0) << "the infinite weight block must produce infinities";
-  EXPECT_LT(reference::calc_diff(finite_out.data(), finite_ref.data(), static_cast<int64_t>(finite_out.size())),
-            1e-3);
+  EXPECT_LT(
+      reference::calc_diff(finite_out.data(), finite_ref.data(), static_cast<int64_t>(finite_out.size())),
+      1e-3);
 }
 
 INSTANTIATE_TEST_SUITE_P(SwapAndNormal, GemmNumerics, ::testing::Values<int64_t>(16, 128));
@@ -104,17 +106,20 @@ TEST_P(GemmLargeValues, ExactUntilTheTrueResultOverflows) {
   const double max_finite = c.out_dtype == DType::kFloat32 ? std::numeric_limits<float>::max() : 3.3895e38;
   const double want = expected > max_finite ? std::numeric_limits<double>::infinity() : expected;
   int64_t wrong = 0;
-  for (int64_t i = 0; i < m * n; ++i) wrong += element_to_double(raw, static_cast<std::size_t>(i), c.out_dtype) != want;
+  for (int64_t i = 0; i < m * n; ++i)
+    wrong += element_to_double(raw, static_cast<std::size_t>(i), c.out_dtype) != want;
   EXPECT_EQ(wrong, 0) << "expected every element to be " << want;
 }
 
 INSTANTIATE_TEST_SUITE_P(Fp8Max, GemmLargeValues,
-                         ::testing::Values(LargeCase{16, 40, 40, DType::kFloat32}, LargeCase{128, 40, 40, DType::kFloat32},
+                         ::testing::Values(LargeCase{16, 40, 40, DType::kFloat32},
+                                           LargeCase{128, 40, 40, DType::kFloat32},
                                            LargeCase{128, 40, 40, DType::kBFloat16},
                                            // 49 * 2^102 * 2^-120 scales: tiny scales, still exact
                                            LargeCase{16, -60, -60, DType::kFloat32},
                                            // the true result 49 * 2^142 overflows fp32 and bf16
-                                           LargeCase{16, 60, 60, DType::kFloat32}, LargeCase{128, 60, 60, DType::kBFloat16}));
+                                           LargeCase{16, 60, 60, DType::kFloat32},
+                                           LargeCase{128, 60, 60, DType::kBFloat16}));
 
 // M * K beyond 2^31 elements (2.1 GB of fp8 input, 4.3 GB as bf16): every byte offset past 2^31 must be
 // computed in 64 bits. The input repeats a random block of kPeriod rows (a period that does not divide
@@ -132,8 +137,8 @@ TEST(GemmHuge, MTimesKBeyond2To31) {
   const reference::Quantized a = reference::per_token_cast_to_fp8(a_f.data(), kPeriod, k);
   const reference::Quantized b = reference::per_block_cast_to_fp8(b_f.data(), n, k);
   std::vector<double> ref(static_cast<std::size_t>(kPeriod * n));
-  reference::blockscale_gemm(a.values.data(), a.scales.data(), b.values.data(), b.scales.data(), false, kPeriod, n,
-                             k, ref.data());
+  reference::blockscale_gemm(a.values.data(), a.scales.data(), b.values.data(), b.scales.data(), false,
+                             kPeriod, n, k, ref.data());
 
   // Fills `rows` rows of `row_bytes` each by doubling copies of the first kPeriod rows.
   auto replicate = [&](DeviceBuffer& buffer, const void* period_data, int64_t row_bytes) {
@@ -154,15 +159,23 @@ TEST(GemmHuge, MTimesKBeyond2To31) {
   const TensorView out_view = TensorView::matrix(out.get(), DType::kBFloat16, m, n, 0);
 
   const int64_t boundary_31 = (int64_t{1} << 31) / k, boundary_32 = (int64_t{1} << 32) / (2 * k);
-  const std::vector<int64_t> rows = {0,           1,           kPeriod,     boundary_32 - 1, boundary_32,
-                                     boundary_32 + 1, boundary_31 - 1, boundary_31, boundary_31 + 1,
-                                     m - 2,       m - 1};
+  const std::vector<int64_t> rows = {0,
+                                     1,
+                                     kPeriod,
+                                     boundary_32 - 1,
+                                     boundary_32,
+                                     boundary_32 + 1,
+                                     boundary_31 - 1,
+                                     boundary_31,
+                                     boundary_31 + 1,
+                                     m - 2,
+                                     m - 1};
   auto check_rows = [&](const char* path) {
     std::vector<uint16_t> row(static_cast<std::size_t>(n));
     std::vector<double> got, want;
     for (int64_t r : rows) {
-      check_cuda(cudaMemcpy(row.data(), static_cast<uint8_t*>(out.get()) + r * n * 2, static_cast<std::size_t>(n * 2),
-                            cudaMemcpyDeviceToHost),
+      check_cuda(cudaMemcpy(row.data(), static_cast<uint8_t*>(out.get()) + r * n * 2,
+                            static_cast<std::size_t>(n * 2), cudaMemcpyDeviceToHost),
                  "download row");
       for (int64_t c = 0; c < n; ++c) {
         got.push_back(reference::bf16_to_float(row[c]));
@@ -179,7 +192,8 @@ TEST(GemmHuge, MTimesKBeyond2To31) {
     replicate(sa_dev, a.scales.data(), kg * 4);
     check_cuda(cudaMemset(out.get(), 0xFF, out.bytes()), "poison out");
     fp8_blockscale_gemm_sm90(TensorView::matrix(a_dev.get(), DType::kFloat8E4M3, m, k, 0), weight,
-                             TensorView::matrix(sa_dev.get(), DType::kFloat32, m, kg, 0), weight_scale, out_view);
+                             TensorView::matrix(sa_dev.get(), DType::kFloat32, m, kg, 0), weight_scale,
+                             out_view);
     check_cuda(cudaDeviceSynchronize(), "fp8 gemm");
     check_rows("fp8 input");
   }

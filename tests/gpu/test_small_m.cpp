@@ -62,7 +62,8 @@ TEST_P(SmallMSweep, EveryMFrom1To64MatchesReference) {
         got.push_back(v);
         want.push_back(ref[r * n + c]);
       }
-    const int64_t buffer_elements = static_cast<int64_t>(raw.size()) / static_cast<int64_t>(dtype_size(dtype));
+    const int64_t buffer_elements =
+        static_cast<int64_t>(raw.size()) / static_cast<int64_t>(dtype_size(dtype));
     for (int64_t i = m * n; i < buffer_elements; ++i)
       written_past_m += !std::isnan(element_to_double(raw, static_cast<std::size_t>(i), dtype));
     EXPECT_EQ(nan_count, 0) << "unwritten or NaN outputs";
@@ -74,22 +75,19 @@ TEST_P(SmallMSweep, EveryMFrom1To64MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Decode, SmallMSweep,
-    ::testing::Combine(::testing::Values(std::make_pair<int64_t, int64_t>(576, 512),
-                                         std::make_pair<int64_t, int64_t>(576, 2048),
-                                         std::make_pair<int64_t, int64_t>(576, 7168),
-                                         std::make_pair<int64_t, int64_t>(2112, 512),
-                                         std::make_pair<int64_t, int64_t>(2112, 2048),
-                                         std::make_pair<int64_t, int64_t>(2112, 7168),
-                                         std::make_pair<int64_t, int64_t>(4096, 512),
-                                         std::make_pair<int64_t, int64_t>(4096, 2048),
-                                         std::make_pair<int64_t, int64_t>(4096, 7168),
-                                         std::make_pair<int64_t, int64_t>(7168, 512),
-                                         std::make_pair<int64_t, int64_t>(7168, 2048),
-                                         std::make_pair<int64_t, int64_t>(7168, 7168)),
-                       ::testing::Bool(), ::testing::Values(ScaleLayout::kRowMajor, ScaleLayout::kColumnMajor)),
+    ::testing::Combine(
+        ::testing::Values(
+            std::make_pair<int64_t, int64_t>(576, 512), std::make_pair<int64_t, int64_t>(576, 2048),
+            std::make_pair<int64_t, int64_t>(576, 7168), std::make_pair<int64_t, int64_t>(2112, 512),
+            std::make_pair<int64_t, int64_t>(2112, 2048), std::make_pair<int64_t, int64_t>(2112, 7168),
+            std::make_pair<int64_t, int64_t>(4096, 512), std::make_pair<int64_t, int64_t>(4096, 2048),
+            std::make_pair<int64_t, int64_t>(4096, 7168), std::make_pair<int64_t, int64_t>(7168, 512),
+            std::make_pair<int64_t, int64_t>(7168, 2048), std::make_pair<int64_t, int64_t>(7168, 7168)),
+        ::testing::Bool(), ::testing::Values(ScaleLayout::kRowMajor, ScaleLayout::kColumnMajor)),
     [](const auto& info) {
       return "N" + std::to_string(std::get<0>(info.param).first) + "_K" +
-             std::to_string(std::get<0>(info.param).second) + (std::get<1>(info.param) ? "_PerRow" : "_PerBlock") +
+             std::to_string(std::get<0>(info.param).second) +
+             (std::get<1>(info.param) ? "_PerRow" : "_PerBlock") +
              (std::get<2>(info.param) == ScaleLayout::kRowMajor ? "_ScaleRowMajor" : "_ScaleColMajor");
     });
 
@@ -111,7 +109,8 @@ TEST_P(SwapSplitK, MatchesReference) {
   poison_out(p);
   const kernels::Fp8GemmArgs args =
       api::validate_gemm_args(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt);
-  heuristics::GemmPlan plan = heuristics::make_plan(tile, k_splits, spec.m, spec.n, spec.k, heuristics::DeviceModel{});
+  heuristics::GemmPlan plan =
+      heuristics::make_plan(tile, k_splits, spec.m, spec.n, spec.k, heuristics::DeviceModel{});
   plan.grid = 2 * k_splits;  // two clusters for 12 tiles
   kernels::launch_fp8_gemm(plan, args, nullptr);
   check_cuda(cudaDeviceSynchronize(), "gemm");
