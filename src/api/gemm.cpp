@@ -80,8 +80,10 @@ heuristics::GemmPlan make_plan(int64_t m, int64_t n, int64_t k, const heuristics
   const int splits = forced_splits();
   if (tile || splits) {
     const heuristics::TileShape shape = tile ? *tile : plan.tile;
-    int k_splits = splits ? static_cast<int>(std::min<int64_t>(splits, k / 128)) : plan.k_splits;
-    if (shape.multicast > 1) k_splits = 1;
+    int k_splits = splits ? splits : plan.k_splits;
+    // Only swapAB tiles split K, into at most a portable cluster's CTAs, each with a K block.
+    k_splits =
+        shape.swap_ab ? static_cast<int>(std::min<int64_t>({k_splits, heuristics::kMaxSplitK, k / 128})) : 1;
     plan = heuristics::make_plan(shape, std::max(k_splits, 1), m, n, k, model);
   }
   return plan;

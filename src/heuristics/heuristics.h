@@ -21,16 +21,16 @@ struct TileShape {
 
 // Every tile shape the library compiles a kernel for. The launcher instantiates exactly this list, so a
 // plan can never name a kernel that does not exist. BLOCK_N is a multiple of 16 (whole 32-byte output
-// strips) and two accumulator sets must fit the math warpgroups' registers (no spills: checked in the
-// build's ptxas report). Narrow tiles put more CTAs to work streaming the weight at small M; the odd
-// width 96 lets the tile count fill whole waves of SMs (64x192, 64x112 and 64x144 measured slower than
-// the tiles they would replace, bench/NOTES.md #5 and #18). The swapAB tiles serve small M: 8 to 64
-// tokens against 64 or 128 weight rows.
+// strips) and two accumulator sets must fit the math warpgroups' registers (ptxas reports at most a few
+// dozen bytes of spills, in the producer's narrow register budget or the per-row scale paths). Narrow tiles
+// put more CTAs to work streaming the weight at small M; the odd width 96 lets the tile count fill whole
+// waves of SMs (64x192, 64x112 and 64x144 measured slower than the tiles they would replace,
+// bench/NOTES.md #5 and #18). The swapAB tiles serve small M: 8 to 64 tokens against 64 weight rows (128
+// rows were never faster than 64 with split-K, #14).
 inline constexpr TileShape kTileShapes[] = {
-    {64, 16},           {64, 32},          {64, 64},          {64, 96},          {64, 128},
-    {128, 32},          {128, 64},         {128, 96},         {128, 128},        {128, 128, 2},
-    {8, 64, 1, true},   {16, 64, 1, true}, {32, 64, 1, true}, {8, 128, 1, true}, {16, 128, 1, true},
-    {32, 128, 1, true}, {64, 64, 1, true}};
+    {64, 16},         {64, 32},          {64, 64},          {64, 96},         {64, 128},
+    {128, 32},        {128, 64},         {128, 96},         {128, 128},       {128, 128, 2},
+    {8, 64, 1, true}, {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).

@@ -147,12 +147,22 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
     }
   });
   if (setup.status != cudaSuccess) throw_cuda("cudaFuncSetAttribute", setup.status);
-  const int k_splits = plan.k_splits;
+  int k_splits = plan.k_splits;
   if (k_splits < 1 || (k_splits > 1 && !Config::kSupportsSplitK) || k_splits > Config::kMaxSplitK ||
       k_splits > args.k / Config::BLOCK_K)
     throw Error(Error::Kind::kInvalidArgument, "plan names an unsupported split-K factor");
+  int grid = plan.grid;
+  if (k_splits > 1) {
+    // The heuristics size split-K from a model of the GPCs. Where the driver fits fewer clusters of that
+    // size than the plan's one wave needs, a smaller split that still runs in one wave beats a second
+    // wave (30-100% slower, bench/NOTES.md #14).
+    const int clusters = plan.grid / k_splits;
+    while (k_splits > 1 && setup.max_clusters[k_splits] > 0 && setup.max_clusters[k_splits] < clusters)
+      --k_splits;
+    grid = clusters * k_splits;
+  }
   const int cluster_size = Config::kMulticast * k_splits;
-  int grid = plan.grid / cluster_size * cluster_size;
+  grid = grid / cluster_size * cluster_size;
   // Only clusters of several CTAs are clamped: for single-CTA "clusters" the query answered 13 on an H100
   // that ran 132 such CTAs at once (bench/NOTES.md), so its answer is not used there.
   if (cluster_size > 1 && setup.max_clusters[cluster_size] > 0)

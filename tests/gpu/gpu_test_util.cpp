@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
@@ -175,6 +176,20 @@ std::vector<double> download_out(const Problem& p) {
   return out;
 }
 
+double max_scaled_error(const double* x, const double* y, int64_t count) {
+  if (count == 0) return 0;
+  double sum_sq = 0;
+  for (int64_t i = 0; i < count; ++i) sum_sq += y[i] * y[i];
+  const double rms = std::sqrt(sum_sq / static_cast<double>(count));
+  double worst = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const double e = std::abs(x[i] - y[i]) / (std::abs(y[i]) + rms);
+    // NaN compares false: count it as the worst error there is.
+    worst = std::isnan(e) ? std::numeric_limits<double>::infinity() : std::max(worst, e);
+  }
+  return worst;
+}
+
 CheckResult check_against_reference(Problem& p) {
   const int64_t m = p.spec.m, n = p.spec.n, k = p.spec.k, ldo = n + p.spec.out_row_padding;
   CheckResult result;
@@ -204,6 +219,8 @@ CheckResult check_against_reference(Problem& p) {
     }
   result.diff = reference::calc_diff(result.out_checked.data(), result.ref_checked.data(),
                                      static_cast<int64_t>(result.out_checked.size()));
+  result.max_scaled_error = max_scaled_error(result.out_checked.data(), result.ref_checked.data(),
+                                             static_cast<int64_t>(result.out_checked.size()));
   return result;
 }
 

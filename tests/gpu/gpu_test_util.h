@@ -79,8 +79,18 @@ struct CheckResult {
   double diff = 0;              // calc_diff over the checked rows
   int64_t nan_count = 0;        // NaN anywhere in out (unwritten elements stay NaN)
   int64_t padding_written = 0;  // padding elements that changed (must stay poisoned)
+  // max |out - ref| / (|ref| + rms(ref)) over the checked elements: a per-element bound that a few wrong
+  // outputs cannot hide in, unlike the global calc_diff (bf16 rounding alone is <= 2^-9 of it).
+  double max_scaled_error = 0;
   std::vector<double> out_checked, ref_checked;
 };
+
+// max |x - y| / (|y| + rms(y)) over `count` elements (0 for count == 0).
+double max_scaled_error(const double* x, const double* y, int64_t count);
+
+// The per-element bound the GEMM tests assert on max_scaled_error: 4x bf16's half-ulp, ~100x the error of
+// fp32 accumulation of 128-wide fp8 blocks.
+constexpr double kMaxScaledError = 1.0 / 128;
 
 // Downloads out and compares the checked rows with reference::blockscale_gemm.
 CheckResult check_against_reference(Problem& problem);

@@ -226,6 +226,8 @@ TEST_P(EveryTileShape, MatchesReference) {
   const CheckResult r = check_against_reference(p);
   EXPECT_EQ(r.nan_count, 0) << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
   EXPECT_LT(r.diff, kMaxDiff) << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
+  EXPECT_LE(r.max_scaled_error, kMaxScaledError)
+      << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -86,8 +86,8 @@ TEST_P(GemmBf16, MatchesReferenceAndUnquantizedProduct) {
   const std::vector<int64_t> rows = rows_to_check(m);
   std::vector<double> ref(static_cast<std::size_t>(m * n));
   for (int64_t r : rows)
-    reference::blockscale_gemm(a_q.values.data(), a_q.scales.data(), b_q.values.data(), b_q.scales.data(), false,
-                               m, n, k, ref.data(), r, r + 1);
+    reference::blockscale_gemm(a_q.values.data(), a_q.scales.data(), b_q.values.data(), b_q.scales.data(),
+                               false, m, n, k, ref.data(), r, r + 1);
   std::vector<double> ours, quantized_ref, exact_ref;
   int64_t nan_count = 0;
   for (int64_t i = 0; i < m * n; ++i) nan_count += std::isnan(reference::bf16_to_float(got[i]));
@@ -112,17 +112,18 @@ TEST_P(GemmBf16, MatchesReferenceAndUnquantizedProduct) {
   EXPECT_LT(reference::calc_diff(ours.data(), exact_ref.data(), count), 2e-3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, GemmBf16,
-                         ::testing::Values(Bf16Case{1, 256, 512, false, false}, Bf16Case{33, 2112, 1024, false, true},
-                                           Bf16Case{200, 576, 768, false, false},
-                                           Bf16Case{1, 256, 512, true, false}, Bf16Case{77, 336, 640, true, true},
-                                           Bf16Case{300, 1040, 384, true, false}));
+INSTANTIATE_TEST_SUITE_P(
+    Paths, GemmBf16,
+    ::testing::Values(Bf16Case{1, 256, 512, false, false}, Bf16Case{33, 2112, 1024, false, true},
+                      Bf16Case{200, 576, 768, false, false}, Bf16Case{1, 256, 512, true, false},
+                      Bf16Case{77, 336, 640, true, true}, Bf16Case{300, 1040, 384, true, false}));
 
 TEST(GemmBf16Api, GraphCaptureWithWorkspaceMatchesEager) {
   BLOCKGEMM_REQUIRE_HOPPER();
   const int64_t m = 96, n = 512, k = 1024;
   const Bf16Matrix a = random_bf16(m, k, 5), b = random_bf16(n, k, 6);
-  DeviceBuffer a_dev(a.bits.size() * 2), b_dev(b.bits.size() * 2), out_dev(static_cast<std::size_t>(m * n) * 4);
+  DeviceBuffer a_dev(a.bits.size() * 2), b_dev(b.bits.size() * 2),
+      out_dev(static_cast<std::size_t>(m * n) * 4);
   a_dev.upload(a.bits.data(), a.bits.size() * 2);
   b_dev.upload(b.bits.data(), b.bits.size() * 2);
   const TensorView input = TensorView::matrix(a_dev.get(), DType::kBFloat16, m, k, 0);

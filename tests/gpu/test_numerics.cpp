@@ -71,8 +71,10 @@ TEST_P(GemmNumerics, NaNAndInfPropagateLikeTheReference) {
 INSTANTIATE_TEST_SUITE_P(SwapAndNormal, GemmNumerics, ::testing::Values<int64_t>(16, 128));
 
 // All values +448 with scales 2^e: every output is 448^2 * K * 2^(ea + eb) = 49 * 2^22 * 2^(ea + eb) for
-// K = 1024, exact in fp32 and bf16 while finite. The promotion multiplies the partial sum by the scale
-// product; the result overflows only when the true result does.
+// K = 1024, exact in fp32 and bf16 while finite. The promotion multiplies each K block's partial sum by the
+// fp32 product scale_a * scale_b, so results are exact while that product and the result are finite. (A
+// scale product outside fp32's range, exponents summing to >= 128 or below -149, becomes Inf or 0 before
+// the partial sum is applied: documented in docs/reliability.md, not exercised here.)
 struct LargeCase {
   int64_t m;
   int scale_exponent_a, scale_exponent_b;

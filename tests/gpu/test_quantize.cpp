@@ -480,10 +480,12 @@ TEST(Quantize, ValidationErrors) {
   const TensorView x_stride = TensorView::strided(x_buf.get(), DType::kBFloat16, rows, 248, 252, 1, device);
   const TensorView out_248 =
       TensorView::strided(out_buf.get(), DType::kFloat8E4M3, rows, 248, 256, 1, device);
-  expect_invalid([&] { per_token_cast_to_fp8(x_stride, out_248, scales); }, {"x strides", "multiple of 16 bytes"});
+  expect_invalid([&] { per_token_cast_to_fp8(x_stride, out_248, scales); },
+                 {"x strides", "multiple of 16 bytes"});
   const TensorView out_stride =
       TensorView::strided(out_buf.get(), DType::kFloat8E4M3, rows, cols, 260, 1, device);
-  expect_invalid([&] { per_token_cast_to_fp8(x, out_stride, scales); }, {"out strides", "multiple of 8 bytes"});
+  expect_invalid([&] { per_token_cast_to_fp8(x, out_stride, scales); },
+                 {"out strides", "multiple of 8 bytes"});
   const TensorView x_col_stride =
       TensorView::strided(x_buf.get(), DType::kBFloat16, rows, cols, cols, 2, device);
   expect_invalid([&] { per_token_cast_to_fp8(x_col_stride, out, scales); }, {"x strides", "column stride 1"});

@@ -69,6 +69,7 @@ TEST_P(SmallMSweep, EveryMFrom1To64MatchesReference) {
     EXPECT_EQ(nan_count, 0) << "unwritten or NaN outputs";
     EXPECT_EQ(written_past_m, 0) << "elements written past row M";
     EXPECT_LT(reference::calc_diff(got.data(), want.data(), static_cast<int64_t>(got.size())), kMaxDiff);
+    EXPECT_LE(max_scaled_error(got.data(), want.data(), static_cast<int64_t>(got.size())), kMaxScaledError);
     if (HasFailure()) break;  // one M's report is enough to debug from
   }
 }
@@ -92,12 +93,13 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 // Every swapAB tile with every split-K factor it can take, whether or not the heuristics pick it: tails in
-// M and N, an uneven share of K blocks, and fewer clusters than tiles so each cluster runs several.
-class SwapSplitK : public ::testing::TestWithParam<std::tuple<int, int, bool>> {};
+// M and N, an uneven share of K blocks, and 2 clusters for the 12 tiles (each runs several) or 16 (some
+// run none and must still exit cleanly).
+class SwapSplitK : public ::testing::TestWithParam<std::tuple<int, int, bool, int>> {};
 
 TEST_P(SwapSplitK, MatchesReference) {
   BLOCKGEMM_REQUIRE_HOPPER();
-  const auto [tile_index, k_splits, per_row] = GetParam();
+  const auto [tile_index, k_splits, per_row, clusters] = GetParam();
   const heuristics::TileShape tile = heuristics::kTileShapes[tile_index];
   ProblemSpec spec{tile.block_m * 2 + 3, tile.block_n * 3 + 16, 128 * 11};
   spec.per_row_weight_scale = per_row;
@@ -111,12 +113,13 @@ TEST_P(SwapSplitK, MatchesReference) {
       api::validate_gemm_args(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt);
   heuristics::GemmPlan plan =
       heuristics::make_plan(tile, k_splits, spec.m, spec.n, spec.k, heuristics::DeviceModel{});
-  plan.grid = 2 * k_splits;  // two clusters for 12 tiles
+  plan.grid = clusters * k_splits;
   kernels::launch_fp8_gemm(plan, args, nullptr);
   check_cuda(cudaDeviceSynchronize(), "gemm");
   const CheckResult r = check_against_reference(p);
   EXPECT_EQ(r.nan_count, 0) << spec.str() << " " << plan.describe();
   EXPECT_LT(r.diff, kMaxDiff) << spec.str() << " " << plan.describe();
+  EXPECT_LE(r.max_scaled_error, kMaxScaledError) << spec.str() << " " << plan.describe();
 }
 
 std::vector<int> swap_tile_indices() {
@@ -128,7 +131,17 @@ std::vector<int> swap_tile_indices() {
 
 INSTANTIATE_TEST_SUITE_P(Compiled, SwapSplitK,
                          ::testing::Combine(::testing::ValuesIn(swap_tile_indices()),
-                                            ::testing::Values(1, 2, 3, 5, 8), ::testing::Bool()));
+                                            ::testing::Values(1, 2, 3, 5, 8), ::testing::Bool(),
+                                            ::testing::Values(2, 16)),
+                         [](const auto& info) {
+                           // scripts/gpu_check.sh selects the split-K cases by the "_S<k>_" part.
+                           const heuristics::TileShape tile =
+                               heuristics::kTileShapes[std::get<0>(info.param)];
+                           return "T" + std::to_string(tile.block_m) + "x" + std::to_string(tile.block_n) +
+                                  "_S" + std::to_string(std::get<1>(info.param)) + "_" +
+                                  (std::get<2>(info.param) ? "PerRow" : "PerBlock") + "_C" +
+                                  std::to_string(std::get<3>(info.param));
+                         });
 
 // Split-K sums the ranks' partials in rank order: the result must not depend on which finished first.
 TEST(SwapSplitK, RepeatedRunsAreBitwiseEqual) {
