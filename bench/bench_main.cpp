@@ -282,10 +282,6 @@ const char* out_dtype_name(DType dtype) {
   return "?";
 }
 
-std::size_t out_dtype_bytes(DType dtype) {
-  return dtype == DType::kFloat32 ? 4 : 2;
-}
-
 cudaDataType_t out_cuda_type(DType dtype) {
   return dtype == DType::kFloat32 ? CUDA_R_32F : dtype == DType::kFloat16 ? CUDA_R_16F : CUDA_R_16BF;
 }
@@ -595,7 +591,7 @@ class OperandSets {
       cursor = align_up(cursor + bytes, kDeviceAlignment);
       return offset;
     };
-    const std::size_t out_bytes = static_cast<std::size_t>(s.m * s.n) * out_dtype_bytes(out_dtype);
+    const std::size_t out_bytes = static_cast<std::size_t>(s.m * s.n) * dtype_size(out_dtype);
     offsets_.input_fp8 = reserve(problem.input.values.size());
     offsets_.weight_fp8 = reserve(problem.weight->quantized.values.size());
     offsets_.input_scale = reserve(problem.input_scale_device.size() * sizeof(float));
@@ -722,7 +718,7 @@ CheckResult check_output(const void* device_out, DType dtype, const Shape& shape
                          const std::vector<int64_t>& rows, const std::vector<double>& expected,
                          cudaStream_t stream) {
   BENCH_CHECK_CUDA(cudaStreamSynchronize(stream));
-  const std::size_t element_bytes = out_dtype_bytes(dtype);
+  const std::size_t element_bytes = dtype_size(dtype);
   const auto elements = static_cast<std::size_t>(shape.m * shape.n);
   std::vector<uint8_t> host(elements * element_bytes);
   BENCH_CHECK_CUDA(cudaMemcpy(host.data(), device_out, host.size(), cudaMemcpyDeviceToHost));
@@ -835,7 +831,7 @@ bool check_then_time(BackendResult& backend, const OperandSets& sets, void* out_
                      const std::vector<double>& expected, cudaStream_t stream,
                      const blockgemm_bench::EnqueueCall& enqueue) {
   try {
-    poison(out_set0, static_cast<std::size_t>(shape.m * shape.n) * out_dtype_bytes(out_dtype), stream);
+    poison(out_set0, static_cast<std::size_t>(shape.m * shape.n) * dtype_size(out_dtype), stream);
     enqueue(0, stream);
     BENCH_CHECK_CUDA(cudaGetLastError());
     backend.check = check_output(out_set0, out_dtype, shape, rows, expected, stream);
@@ -872,8 +868,7 @@ ShapeResult run_shape(const Shape& shape, const Options& options, Backends& back
   OperandSets sets(problem, options.out_dtype, options.run_baselines, options.paths);
   result.rotation_sets = sets.num_sets();
   result.rotated_bytes_per_set = sets.rotated_bytes_per_set();
-  const std::size_t out_bytes =
-      static_cast<std::size_t>(shape.m * shape.n) * out_dtype_bytes(options.out_dtype);
+  const std::size_t out_bytes = static_cast<std::size_t>(shape.m * shape.n) * dtype_size(options.out_dtype);
   result.traffic_bytes = static_cast<std::size_t>(shape.m * shape.k + shape.n * shape.k) +
                          static_cast<std::size_t>(shape.m + problem.weight->scale_rows) *
                              static_cast<std::size_t>(problem.k_groups) * sizeof(float) +

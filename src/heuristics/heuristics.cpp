@@ -18,19 +18,8 @@ double mma_efficiency(TileShape tile) {
 }
 
 // A K block never takes less than the round trip of its barriers, scale loads and dependent wgmmas
-// (measured ~230 ns on H100 for every normal tile of 64 rows, bench/NOTES.md). A swapAB tile's wgmmas
-// are narrow (N = tokens) and finish sooner.
-double iteration_floor_ns(TileShape tile) {
-  return tile.swap_ab ? 150.0 : 230.0;
-}
-
-// Rank 0 of a split tile waits for the others' partials and reads them over distributed shared memory
-// (a few hundred ns per hand-over, assumed; bench/NOTES.md).
-double split_k_overhead_ns(TileShape tile, int k_splits) {
-  if (k_splits <= 1) return 0.0;
-  const double partial_bytes = 4.0 * tile.block_m * tile.block_n;
-  return 200.0 + (k_splits - 1) * (100.0 + partial_bytes / 100.0);
-}
+// (measured ~230 ns on H100 for every tile of 64 rows, bench/NOTES.md).
+constexpr double kIterationFloorNs = 230;
 
 // Multicast halves the weight bytes each CTA pulls, but measured only +3% on long runs (the fill rate is
 // not what limits 128-row tiles): credited as such.
@@ -49,15 +38,9 @@ int grid_for(TileShape tile, int k_splits, int64_t num_tiles, const DeviceModel&
   return static_cast<int>(std::max<int64_t>(clusters, 1) * cluster_size);
 }
 
-namespace {
-
-// The tiles' own time (waves of per-tile work) and the HBM floor of the whole problem, in ns.
-struct Estimate {
-  double tiles_ns, hbm_ns, gain;
-  double us() const { return gain * std::max(tiles_ns, hbm_ns) / 1000.0; }
-};
-
-Estimate estimate(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
+// Ranks the normal tiles (plan_normal). SwapAB plans follow measured rules instead (plan_swap_ab); for them
+// this is only a rough figure for describe().
+double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
   const int64_t num_tiles = num_tiles_launched(tile, m, n);
   const int64_t grid = grid_for(tile, k_splits, num_tiles, device);
   const int64_t waves = ceil_div(num_tiles * k_splits, grid);
@@ -69,21 +52,14 @@ Estimate estimate(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k,
   const double mma_ns = flops / (device.fp8_tflops_per_sm * 1e3 * mma_efficiency(tile));
   const double stage_bytes = (tile.block_m + static_cast<double>(tile.block_n) / tile.multicast) * 128.0;
   const double fill_ns = stage_bytes / device.sm_fill_bytes_per_ns;
-  const double per_unit_ns = k_blocks * std::max({mma_ns, fill_ns, iteration_floor_ns(tile)}) + 500.0 +
-                             split_k_overhead_ns(tile, k_splits);
+  const double per_unit_ns = k_blocks * std::max({mma_ns, fill_ns, kIterationFloorNs}) + 500.0;
 
   // Every operand byte has to come from HBM at least once, whatever the tiling.
   const double unique_bytes = static_cast<double>(m + n) * k + 2.0 * m * n;
   const double hbm_ns = unique_bytes / device.hbm_bytes_per_ns;
 
   const double gain = tile.multicast > 1 ? kMulticastGain : 1.0;
-  return {static_cast<double>(waves) * per_unit_ns, hbm_ns, gain};
-}
-
-}  // namespace
-
-double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
-  return estimate(tile, k_splits, m, n, k, device).us();
+  return gain * std::max(waves * per_unit_ns, hbm_ns) / 1000.0;
 }
 
 GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
@@ -93,9 +69,7 @@ GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   plan.num_tiles = num_tiles_launched(tile, m, n);
   plan.grid = grid_for(tile, k_splits, plan.num_tiles, device);
   plan.num_waves = ceil_div(plan.num_tiles * k_splits, plan.grid);
-  const Estimate e = estimate(tile, k_splits, m, n, k, device);
-  plan.estimated_us = e.us();
-  plan.tiles_us = e.gain * e.tiles_ns / 1000.0;
+  plan.estimated_us = estimate_us(tile, k_splits, m, n, k, device);
   return plan;
 }
 

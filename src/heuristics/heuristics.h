@@ -57,7 +57,6 @@ struct GemmPlan {
   int grid = 0;      // persistent CTAs (a multiple of the cluster size, tile.multicast * k_splits)
   int64_t num_waves = 0;
   double estimated_us = 0;
-  double tiles_us = 0;  // the tiles' own time, before the HBM floor of the whole problem
   std::string describe() const;
 };
 

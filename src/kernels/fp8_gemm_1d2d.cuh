@@ -168,11 +168,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     ptx::barrier_cluster_sync();
   else
     __syncthreads();
-    // The next kernel in the stream may start its prologue on SMs this grid leaves free (every CTA of this
-    // persistent grid is already resident); its griddepcontrol.wait still waits for all of this grid.
-#ifndef BLOCKGEMM_EXPERIMENT_NO_EARLY_TRIGGER
+  // The next kernel in the stream may start its prologue on SMs this grid leaves free (every CTA of this
+  // persistent grid is already resident); its griddepcontrol.wait still waits for all of this grid.
   if (threadIdx.x == 0) ptx::griddepcontrol_launch_dependents();
-#endif
 
   if (warpgroup == 0) {
     // ------------------------------------------------------------------ producer warpgroup

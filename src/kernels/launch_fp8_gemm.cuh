@@ -101,6 +101,7 @@ struct ClusterLaunch {
 template <class Config>
 void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   using OutT = typename Config::OutT;
+  static_assert(Config::kMaxSplitK == heuristics::kMaxSplitK, "plans and kernels agree on the largest split");
   auto kernel = fp8_gemm_1d2d_kernel<Config>;
   // The dynamic shared-memory limit and the co-resident cluster count are per device: set and query
   // them once for each device this process launches on.
