@@ -10,21 +10,20 @@ int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
-// Fraction of the wgmma peak one CTA sustains with its per-K-block promotion. Two math warpgroups
-// overlap each other's promotion; one serialises it. Calibrated on H100 (bench/NOTES.md): 128x128 tiles
-// ran at 0.49 us per K block at 4096x7168x16384.
-double mma_efficiency(TileShape tile) {
-  return tile.num_math_warpgroups() >= 2 ? 0.57 : 0.45;
+// Time of one 128-wide K block of one tile, fitted to `blockgemm-plan-sweep` on H100 (69 shapes, M 128..4096,
+// DeepSeek-V3 and other models' projections; bench/NOTES.md #19): a fixed part (barrier round trips, the
+// wgmma wait, the promotion the other warpgroup cannot hide) plus a part per output element of the tile
+// (the tensor core itself: ~0.019 ns per element is ~1.7 PFLOP/s per GPU). Wider tiles amortise the fixed
+// part, which is why 128x192 beats 128x128 by ~5% per FLOP.
+struct KBlockCost {
+  double fixed_ns, ns_per_element;
+};
+KBlockCost k_block_cost(TileShape tile) {
+  return tile.num_math_warpgroups() >= 2 ? KBlockCost{110.0, 0.019} : KBlockCost{80.0, 0.025};
 }
 
-// A K block never takes less than the round trip of its barriers, scale loads and dependent wgmmas
-// (measured ~230 ns on H100 for every tile of 64 rows, bench/NOTES.md).
-constexpr double kIterationFloorNs = 230;
-
-// Multicast halves the weight bytes each CTA pulls, but measured only +3% on long runs (the fill rate is
-// not what limits 128-row tiles): credited as such.
-constexpr double kMulticastGain = 0.97;
-
+// Per tile on top of its K blocks: the epilogue and the pipeline bubble between tiles (same fit).
+constexpr double kTileOverheadNs = 450;
 }  // namespace
 
 int64_t num_tiles_launched(TileShape tile, int64_t m, int64_t n) {
@@ -46,20 +45,14 @@ double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   const int64_t waves = ceil_div(num_tiles * k_splits, grid);
   const int64_t k_blocks = ceil_div(ceil_div(k, 128), k_splits);  // the longest share
 
-  // Per K block of one tile: tensor-core time versus time to fill the stage. The stage fill is what
-  // limits large tiles (about 70 B/ns per SM, latency bound), so multicast's smaller B share pays.
-  const double flops = 2.0 * tile.block_m * tile.block_n * 128;
-  const double mma_ns = flops / (device.fp8_tflops_per_sm * 1e3 * mma_efficiency(tile));
-  const double stage_bytes = (tile.block_m + static_cast<double>(tile.block_n) / tile.multicast) * 128.0;
-  const double fill_ns = stage_bytes / device.sm_fill_bytes_per_ns;
-  const double per_unit_ns = k_blocks * std::max({mma_ns, fill_ns, kIterationFloorNs}) + 500.0;
+  const KBlockCost cost = k_block_cost(tile);
+  const double per_unit_ns =
+      k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n) + kTileOverheadNs;
 
   // Every operand byte has to come from HBM at least once, whatever the tiling.
   const double unique_bytes = static_cast<double>(m + n) * k + 2.0 * m * n;
   const double hbm_ns = unique_bytes / device.hbm_bytes_per_ns;
-
-  const double gain = tile.multicast > 1 ? kMulticastGain : 1.0;
-  return gain * std::max(waves * per_unit_ns, hbm_ns) / 1000.0;
+  return std::max(waves * per_unit_ns, hbm_ns) / 1000.0;
 }
 
 GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
@@ -109,9 +102,10 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
   GemmPlan best;
   for (const TileShape& tile : kTileShapes) {
     if (tile.swap_ab) continue;
-    // Multicast measured +3% on long runs and -5% on one- or two-wave problems (bench/NOTES.md): the
-    // cluster's lock-step costs more than the saved L2 traffic unless there are many waves to hide it.
-    if (tile.multicast > 1 && num_tiles_launched(tile, m, n) < 4 * device.num_sms) continue;
+    // Multicast of the weight tile across a 2-CTA cluster measured a median 2% slower than the same tile
+    // alone over 190 shape x tile pairs (from 15% slower to 10% faster, with no pattern in M, N, K or the
+    // wave count, bench/NOTES.md #19): it is compiled and tested, but not picked.
+    if (tile.multicast > 1) continue;
     const GemmPlan plan = make_plan(tile, 1, m, n, k, device);
     const bool better = best.num_tiles == 0 || plan.estimated_us < best.estimated_us * 0.99;
     const bool tie = plan.estimated_us <= best.estimated_us * 1.01;

@@ -28,18 +28,16 @@ struct TileShape {
 // bench/NOTES.md #5 and #18). The swapAB tiles serve small M: 8 to 64 tokens against 64 weight rows (128
 // rows were never faster than 64 with split-K, #14).
 inline constexpr TileShape kTileShapes[] = {
-    {64, 16},         {64, 32},          {64, 64},          {64, 96},         {64, 128},
-    {128, 32},        {128, 64},         {128, 96},         {128, 128},       {128, 128, 2},
-    {8, 64, 1, true}, {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
+    {64, 16},   {64, 32},   {64, 64},         {64, 96},          {64, 128},         {128, 32},
+    {128, 64},  {128, 96},  {128, 128},       {128, 128, 2},     {128, 112},        {128, 144},
+    {128, 160}, {128, 192}, {8, 64, 1, true}, {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).
 struct DeviceModel {
   int num_sms = 132;
-  double fp8_tflops_per_sm = 1979.0 / 132;  // dense fp8 wgmma peak
-  double hbm_bytes_per_ns = 2900;           // weight streaming, measured
-  double sm_fill_bytes_per_ns = 70;         // what one SM's TMA pipeline pulls in (measured)
-  int num_gpcs = 8;                         // a cluster's CTAs share a GPC
+  double hbm_bytes_per_ns = 2900;  // weight streaming, measured
+  int num_gpcs = 8;                // a cluster's CTAs share a GPC
   // Clusters of `size` CTAs that fit at once, one CTA per SM (the launcher clamps to the driver's count).
   // Pairs tile every GPC (even SM counts); larger clusters lose each GPC's remainder.
   int max_clusters(int size) const {

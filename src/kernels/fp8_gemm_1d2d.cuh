@@ -21,6 +21,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <type_traits>
+#include <utility>
+
 #include "kernels/gemm_config.h"
 #include "kernels/tile_scheduler.cuh"
 #include "ptx/ptx.cuh"
@@ -90,6 +93,17 @@ struct SharedStorage {
     return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + group);
   }
 };
+
+// Calls f(std::integral_constant<int, I>{}) for the I in [0, kCount) that equals `index`: a run-time value
+// becomes a compile-time one, at the cost of one copy of f per possible value.
+template <int kCount, class F, int... I>
+__device__ __forceinline__ void with_static_index(int index, F&& f, std::integer_sequence<int, I...>) {
+  ((index == I ? (f(std::integral_constant<int, I>{}), 0) : 0), ...);
+}
+template <int kCount, class F>
+__device__ __forceinline__ void with_static_index(int index, F&& f) {
+  with_static_index<kCount>(index, f, std::make_integer_sequence<int, kCount>{});
+}
 
 // Position in the stage ring, carried across tiles so producer and consumers stay in lock step.
 template <int kNumStages>
@@ -225,11 +239,12 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
                 params.scale_a + (valid ? row * params.scale_a_row_stride + kb * params.scale_a_k_stride : 0);
             ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
           }
-          constexpr int kNumScaleB = Config::kUniformWeightScale ? 1 : BLOCK_N;
-          for (int i = lane; i < kNumScaleB; i += 32) {
-            const int col = n0 + i;
-            const bool valid = col < params.n;
-            const int64_t scale_row = Config::kWeightScale == WeightScaleKind::kPerRow ? col : col / 128;
+          // Per row: one scale per column. Per block: the tile's first weight block and, for a two-block
+          // tile, the next one (past N only when no column of the tile lies in it).
+          for (int i = lane; i < Config::kNumScaleB; i += 32) {
+            constexpr bool kPerRow = Config::kWeightScale == WeightScaleKind::kPerRow;
+            const int64_t scale_row = kPerRow ? n0 + i : n0 / 128 + i;
+            const bool valid = (kPerRow ? scale_row : scale_row * 128) < params.n;
             const float* src =
                 params.scale_b +
                 (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
@@ -274,7 +289,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     // The scale of a wgmma row is the input row's (the weight row's when swapped), of a column the
     // weight's (the token's). A per-block weight scale is one number for the whole tile.
     constexpr bool kUniformRowScale = kSwapAB && Config::kUniformWeightScale;
-    constexpr bool kUniformColScale = !kSwapAB && Config::kUniformWeightScale;
+    // Normal tiles with 128x128 weight blocks take their column scales from one or two registers.
+    constexpr bool kFixedColScales =
+        !kSwapAB && (Config::kUniformWeightScale || Config::kTwoBlockWeightScale);
     PipelineState<kNumStages> pipe;
     uint32_t split_phase = 0;  // phase of this warpgroup's split-K barriers
     float accum[kNumAccum];
@@ -287,62 +304,84 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
 #pragma unroll
       for (int i = 0; i < kNumAccum; ++i) accum[i] = 0.f;
 
-      for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
-        ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-        const float* row_scales = kSwapAB ? smem.scale_b(pipe.stage) : smem.scale_a(pipe.stage);
-        const float* col_scales = kSwapAB ? smem.scale_a(pipe.stage) : smem.scale_b(pipe.stage);
-        const float row_scale_lo =
-            kUniformRowScale ? row_scales[0] : row_scales[math_group * 64 + row_in_group];
-        const float row_scale_hi =
-            kUniformRowScale ? row_scale_lo : row_scales[math_group * 64 + row_in_group + 8];
-        const float col_scale_uniform = kUniformColScale ? col_scales[0] : 0.f;
+      // kFormerOctets: how many 8-column groups of the wgmma view take the first of the tile's two weight
+      // scales (all of them for a single scale).
+      auto run_k_blocks = [&](auto former_octets) {
+        [[maybe_unused]] constexpr int kFormerOctets = decltype(former_octets)::value;
+        for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
+          ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
+          const float* row_scales = kSwapAB ? smem.scale_b(pipe.stage) : smem.scale_a(pipe.stage);
+          const float* col_scales = kSwapAB ? smem.scale_a(pipe.stage) : smem.scale_b(pipe.stage);
+          const float row_scale_lo =
+              kUniformRowScale ? row_scales[0] : row_scales[math_group * 64 + row_in_group];
+          const float row_scale_hi =
+              kUniformRowScale ? row_scale_lo : row_scales[math_group * 64 + row_in_group + 8];
+          const float col_scale_first = kFixedColScales ? col_scales[0] : 0.f;
+          [[maybe_unused]] const float col_scale_second =
+              Config::kTwoBlockWeightScale ? col_scales[1] : col_scale_first;
 
-        // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry out
-        // of it below 256 KB): one 64-bit add per operand instead of rebuilding them, which took about 40
-        // instructions per K block in front of the wgmmas.
-        const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * kMmaATileBytes) >> 4);
-        const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * kMmaBTileBytes) >> 4);
+          // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry out
+          // of it below 256 KB): one 64-bit add per operand instead of rebuilding them, which took about
+          // 40 instructions per K block in front of the wgmmas.
+          const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * kMmaATileBytes) >> 4);
+          const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * kMmaBTileBytes) >> 4);
 #pragma unroll
-        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
-        ptx::wgmma_fence();
+          for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+          ptx::wgmma_fence();
 #pragma unroll
-        for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
-          // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
-          Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
-        }
-        // Committed right behind the wgmmas: a commit that ptxas cannot prove follows a wgmma on every
-        // path gets a dummy HGMMA and an extra warpgroup arrive, which cost ~40% (bench/NOTES.md).
-        ptx::wgmma_commit_group();
-        ptx::wgmma_wait_group<0>();
+          for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
+            // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
+            Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
+          }
+          // Committed right behind the wgmmas: a commit that ptxas cannot prove follows a wgmma on every
+          // path gets a dummy HGMMA and an extra warpgroup arrive, which cost ~40% (bench/NOTES.md).
+          ptx::wgmma_commit_group();
+          ptx::wgmma_wait_group<0>();
 #pragma unroll
-        for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+          for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
 
-        if constexpr (kUniformColScale) {
-          // This thread's reads of the stage are done: release it before the promotion so the producer
-          // can refill it meanwhile.
-          release_stage(smem.empty(pipe.stage));
-          const float scale_lo = row_scale_lo * col_scale_uniform;
-          const float scale_hi = row_scale_hi * col_scale_uniform;
+          if constexpr (kFixedColScales) {
+            // This thread's reads of the stage are done: release it before the promotion so the producer
+            // can refill it meanwhile.
+            release_stage(smem.empty(pipe.stage));
+            const float first_lo = row_scale_lo * col_scale_first, first_hi = row_scale_hi * col_scale_first;
+            const float second_lo = row_scale_lo * col_scale_second,
+                        second_hi = row_scale_hi * col_scale_second;
 #pragma unroll
-          for (int j = 0; j < Config::MMA_N / 8; ++j) {
-            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
-            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
-            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
-            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
-          }
-        } else {
-          // Per-column scales are read straight from the stage (holding them would cost MMA_N / 4
-          // registers), so the stage is released only after the promotion.
+            for (int j = 0; j < Config::MMA_N / 8; ++j) {
+              const float scale_lo = j < kFormerOctets ? first_lo : second_lo;
+              const float scale_hi = j < kFormerOctets ? first_hi : second_hi;
+              accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
+              accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
+              accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
+              accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
+            }
+          } else {
+            // Per-column scales (per-row weight scales, or the tokens' when swapped) are read straight
+            // from the stage (holding them would cost MMA_N / 4 registers), so the stage is released only
+            // after the promotion.
 #pragma unroll
-          for (int j = 0; j < Config::MMA_N / 8; ++j) {
-            const float2 col_scale = *reinterpret_cast<const float2*>(col_scales + 8 * j + col_in_octet);
-            accum[4 * j + 0] = fmaf(scratch[4 * j + 0], row_scale_lo * col_scale.x, accum[4 * j + 0]);
-            accum[4 * j + 1] = fmaf(scratch[4 * j + 1], row_scale_lo * col_scale.y, accum[4 * j + 1]);
-            accum[4 * j + 2] = fmaf(scratch[4 * j + 2], row_scale_hi * col_scale.x, accum[4 * j + 2]);
-            accum[4 * j + 3] = fmaf(scratch[4 * j + 3], row_scale_hi * col_scale.y, accum[4 * j + 3]);
+            for (int j = 0; j < Config::MMA_N / 8; ++j) {
+              const float2 col_scale = *reinterpret_cast<const float2*>(col_scales + 8 * j + col_in_octet);
+              accum[4 * j + 0] = fmaf(scratch[4 * j + 0], row_scale_lo * col_scale.x, accum[4 * j + 0]);
+              accum[4 * j + 1] = fmaf(scratch[4 * j + 1], row_scale_lo * col_scale.y, accum[4 * j + 1]);
+              accum[4 * j + 2] = fmaf(scratch[4 * j + 2], row_scale_hi * col_scale.x, accum[4 * j + 2]);
+              accum[4 * j + 3] = fmaf(scratch[4 * j + 3], row_scale_hi * col_scale.y, accum[4 * j + 3]);
+            }
+            release_stage(smem.empty(pipe.stage));
           }
-          release_stage(smem.empty(pipe.stage));
         }
+      };
+      if constexpr (Config::kTwoBlockWeightScale) {
+        // The tile's column offset inside its first weight block decides where the second scale starts.
+        const int offset_index = coord.n_block * BLOCK_N % 128 / Config::kScaleOffsetStep;
+        with_static_index<Config::kNumScaleOffsets>(offset_index, [&](auto index) {
+          constexpr int kOffset = decltype(index)::value * Config::kScaleOffsetStep;
+          run_k_blocks(
+              std::integral_constant<int, (128 - kOffset < BLOCK_N ? 128 - kOffset : BLOCK_N) / 8>{});
+        });
+      } else {
+        run_k_blocks(std::integral_constant<int, Config::MMA_N / 8>{});
       }
 
       if (num_k_splits > 1) {

@@ -64,6 +64,23 @@ struct GemmConfig {
   // A tile spanning no 128-column boundary of the weight uses one scale for all its columns.
   static constexpr bool kUniformWeightScale =
       kWeightScale == WeightScaleKind::kPerBlock && 128 % BLOCK_N == 0;
+  // A wider (or unaligned) normal tile with 128x128 weight blocks spans two of them: its first
+  // columns use one block's scale, the rest the next one's. Where the switch falls depends on the tile's
+  // column offset inside its block, a multiple of gcd(BLOCK_N, 128); the kernel instantiates its
+  // promotion once per offset, so each column's scale is a compile-time choice between two registers.
+  // (Reading one scale per column from shared memory instead cost 0.3 us per K block on 128x192: the
+  // promotion then outlasted the other warpgroup's wgmmas, bench/NOTES.md #19.)
+  static constexpr bool kTwoBlockWeightScale =
+      kWeightScale == WeightScaleKind::kPerBlock && !kUniformWeightScale && !kSwapAB;
+  static constexpr int kScaleOffsetStep = BLOCK_N % 128 == 0  ? 128
+                                          : BLOCK_N % 64 == 0 ? 64
+                                          : BLOCK_N % 32 == 0 ? 32
+                                                              : 16;  // gcd(BLOCK_N, 128)
+  static constexpr int kNumScaleOffsets = 128 / kScaleOffsetStep;
+  static_assert(!kTwoBlockWeightScale || 128 - kScaleOffsetStep + BLOCK_N <= 256,
+                "a tile spans at most two 128-column weight blocks at any offset");
+  // Weight scales gathered per stage: one per tile, two per tile, or one per column (per-row scales).
+  static constexpr int kNumScaleB = kUniformWeightScale ? 1 : kTwoBlockWeightScale ? 2 : BLOCK_N;
 
   // Shared memory: [out staging][A x stages][B x stages][A scales x stages][B scales x stages][barriers].
   // Every A/B tile is 1024-byte aligned (128-byte swizzle atoms), which the sizes below preserve.
@@ -103,8 +120,11 @@ struct GemmConfig {
       kAlignSlack + kOutBytes + kNumStages * kStageBytes + 16 * kNumStages + kSplitKBarrierBytes;
 
   // Register split (setmaxnreg): the producer needs few, the math warpgroups hold two accumulator sets.
-  static constexpr uint32_t kProducerRegisters = 40;
-  static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 2 ? 232 : 240;
+  // ptxas compiles each branch to its setmaxnreg budget. With two math warpgroups the budgets must fit the
+  // launch allocation of 168 x 384 registers: 56 x 128 + 224 x 256 = 64512. Below 56 the producer of the
+  // wide (144..192) tiles spilled, its scale-gather loops unrolled; 224 still holds two 96-float sets.
+  static constexpr uint32_t kProducerRegisters = 56;
+  static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 2 ? 224 : 240;
 };
 
 // Run-time arguments of one GEMM launch (the tensor maps travel separately as __grid_constant__).

@@ -70,11 +70,19 @@ TEST(Heuristics, ClusterCapacityLosesEachGpcsRemainder) {
 }
 
 TEST(Heuristics, LargeProblemsUseWideTilesOnEverySm) {
-  // Large tiles take in fewer bytes per FLOP, which is what limits (bench/NOTES.md).
+  // Wide tiles amortise each K block's fixed cost over more FLOPs (bench/NOTES.md #19).
   const GemmPlan plan = plan_gemm(4096, 7168, 16384, DeviceModel{});
   EXPECT_EQ(plan.tile.block_m, 128);
   EXPECT_GE(plan.tile.block_n, 128);
+  EXPECT_EQ(plan.tile.multicast, 1) << "multicast is compiled but not picked";
   EXPECT_EQ(plan.grid, 132);
+}
+
+TEST(Heuristics, AWidthThatFillsOneWaveBeatsTwoWaves) {
+  // 4096 x 576: 32 row blocks x 4 column blocks of 144 is 128 tiles, one wave; 128 or 96 wide is two.
+  const GemmPlan plan = plan_gemm(4096, 576, 7168, DeviceModel{});
+  EXPECT_EQ(plan.tile.block_m, 128);
+  EXPECT_EQ(plan.num_waves, 1) << plan.describe();
 }
 
 TEST(Heuristics, OddRowBlocksArePaddedToWholeClusters) {

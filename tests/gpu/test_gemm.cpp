@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -229,6 +230,48 @@ TEST_P(EveryTileShape, MatchesReference) {
   EXPECT_LE(r.max_scaled_error, kMaxScaledError)
       << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
 }
+
+// Tiles that straddle two 128x128 weight blocks take the second block's scale from the column where it
+// starts, which depends on the tile's offset inside its first block. N = 2112 ends inside a block (2048 +
+// 64), so the last tile's second block is partly past N: its scale must still be read, not zeroed.
+class TwoBlockWeightScale : public ::testing::TestWithParam<int> {};
+
+TEST_P(TwoBlockWeightScale, EveryOffsetMatchesReference) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const heuristics::TileShape tile = heuristics::kTileShapes[GetParam()];
+  ProblemSpec spec{2 * tile.block_m + 3, 2112, 512};
+  spec.seed = 300 + GetParam();
+  Problem p;
+  make_problem(spec, p);
+  poison_out(p);
+  const kernels::Fp8GemmArgs args =
+      api::validate_gemm_args(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt);
+  heuristics::GemmPlan plan;
+  plan.tile = tile;
+  plan.num_tiles = heuristics::num_tiles_launched(tile, spec.m, spec.n);
+  plan.grid = 7 * tile.multicast;
+  kernels::launch_fp8_gemm(plan, args, nullptr);
+  check_cuda(cudaDeviceSynchronize(), "gemm");
+  const CheckResult r = check_against_reference(p);
+  EXPECT_EQ(r.nan_count, 0) << "tile " << tile.block_m << "x" << tile.block_n;
+  EXPECT_LT(r.diff, kMaxDiff) << "tile " << tile.block_m << "x" << tile.block_n;
+  EXPECT_LE(r.max_scaled_error, kMaxScaledError) << "tile " << tile.block_m << "x" << tile.block_n;
+}
+
+std::vector<int> two_block_tiles() {
+  std::vector<int> indices;
+  for (int i = 0; i < heuristics::kNumTileShapes; ++i)
+    if (!heuristics::kTileShapes[i].swap_ab && 128 % heuristics::kTileShapes[i].block_n != 0)
+      indices.push_back(i);
+  return indices;
+}
+
+INSTANTIATE_TEST_SUITE_P(Compiled, TwoBlockWeightScale, ::testing::ValuesIn(two_block_tiles()),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           const heuristics::TileShape t = heuristics::kTileShapes[info.param];
+                           return "T" + std::to_string(t.block_m) + "x" + std::to_string(t.block_n) + "x" +
+                                  std::to_string(t.multicast);
+                         });
 
 INSTANTIATE_TEST_SUITE_P(
     Compiled, EveryTileShape,
