@@ -4,6 +4,7 @@
 //
 //   blockgemm-plan-sweep [--shape M,N,K]...   (default: M in {1, 16, 24, 32, 40, 48, 64} x the DeepSeek-V3
 //                                            projections)
+//   SWEEP_ALL=1 lists every plan's time; SWEEP_PER_ROW=1 uses per-row (N, K/128) weight scales.
 //
 // Operands are fp8 bytes distributed like quantized data and random positive scales, rotated over enough sets
 // that L2 never holds them; times are CUDA-graph replays (bench/timing.h). Correctness is the tests' job.
@@ -93,7 +94,10 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
   const int num_sets = static_cast<int>(std::max<double>(2, std::ceil(200e6 / bytes_per_call)));
   std::vector<OperandSet> sets(num_sets);
   const auto weight = random_fp8(static_cast<std::size_t>(s.n * s.k), rng);
-  const auto weight_scales = random_scales(static_cast<std::size_t>((s.n + 127) / 128 * kg), rng);
+  // SWEEP_PER_ROW=1: one weight scale per 1x128 group of each row, (N, K/128); else per 128x128 block.
+  const bool per_row = std::getenv("SWEEP_PER_ROW") != nullptr;
+  const int64_t weight_scale_rows = per_row ? s.n : (s.n + 127) / 128;
+  const auto weight_scales = random_scales(static_cast<std::size_t>(weight_scale_rows * kg), rng);
   for (OperandSet& set : sets) {
     const auto input = random_fp8(static_cast<std::size_t>(s.m * s.k), rng);
     const auto input_scales = random_scales(static_cast<std::size_t>(s.m * kg), rng);
@@ -112,7 +116,7 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
         TensorView::matrix(set.a->ptr, DType::kFloat8E4M3, s.m, s.k, 0),
         TensorView::matrix(set.b->ptr, DType::kFloat8E4M3, s.n, s.k, 0),
         TensorView::matrix(set.sa->ptr, DType::kFloat32, s.m, kg, 0),
-        TensorView::matrix(set.sb->ptr, DType::kFloat32, (s.n + 127) / 128, kg, 0),
+        TensorView::matrix(set.sb->ptr, DType::kFloat32, weight_scale_rows, kg, 0),
         TensorView::matrix(set.out->ptr, DType::kBFloat16, s.m, s.n, 0), std::nullopt);
   }
 
