@@ -21,12 +21,11 @@ struct TileShape {
 
 // Every tile shape the library compiles a kernel for. The launcher instantiates exactly this list, so a
 // plan can never name a kernel that does not exist. BLOCK_N is a multiple of 16 (whole 32-byte output
-// strips) and two accumulator sets must fit the math warpgroups' registers (ptxas reports at most a few
-// dozen bytes of spills, in the producer's narrow register budget or the per-row scale paths). Narrow tiles
-// put more CTAs to work streaming the weight at small M; the odd width 96 lets the tile count fill whole
-// waves of SMs (64x192, 64x112 and 64x144 measured slower than the tiles they would replace,
-// bench/NOTES.md #5 and #18). The swapAB tiles serve small M: 8 to 64 tokens against 64 weight rows (128
-// rows were never faster than 64 with split-K, #14).
+// strips) and two accumulator sets must fit the math warpgroups' registers (no spills with per-block scales;
+// 24 B in the per-row 128x192 kernel). Narrow tiles put more CTAs to work streaming the weight at small M;
+// the widths 96..192 let the tile count fill whole waves of SMs, and 128x144..192 spend less per FLOP
+// (bench/NOTES.md #19; 64x112..192 and three-warpgroup 192-row tiles measured slower, #5, #18, #23). The
+// swapAB tiles serve small M: 8 to 64 tokens against 64 weight rows (128 rows were never faster, #14).
 inline constexpr TileShape kTileShapes[] = {
     {64, 16},   {64, 32},   {64, 64},         {64, 96},          {64, 128},         {128, 32},
     {128, 64},  {128, 96},  {128, 128},       {128, 128, 2},     {128, 112},        {128, 144},

@@ -96,13 +96,13 @@ struct SharedStorage {
 
 // Calls f(std::integral_constant<int, I>{}) for the I in [0, kCount) that equals `index`: a run-time value
 // becomes a compile-time one, at the cost of one copy of f per possible value.
-template <int kCount, class F, int... I>
+template <class F, int... I>
 __device__ __forceinline__ void with_static_index(int index, F&& f, std::integer_sequence<int, I...>) {
   ((index == I ? (f(std::integral_constant<int, I>{}), 0) : 0), ...);
 }
 template <int kCount, class F>
 __device__ __forceinline__ void with_static_index(int index, F&& f) {
-  with_static_index<kCount>(index, f, std::make_integer_sequence<int, kCount>{});
+  with_static_index(index, f, std::make_integer_sequence<int, kCount>{});
 }
 
 // Position in the stage ring, carried across tiles so producer and consumers stay in lock step.

@@ -200,6 +200,28 @@ TEST(GemmApi, AllocatingFormReturnsBf16ByDefault) {
 
 // ---- every compiled kernel, whether or not the heuristics currently pick it ---------------------------
 
+// Runs `tile` on a fresh problem (output poisoned first) with a persistent grid of `clusters` clusters, and
+// checks it against the CPU reference.
+void expect_tile_matches_reference(const heuristics::TileShape& tile, const ProblemSpec& spec, int clusters) {
+  Problem p;
+  make_problem(spec, p);
+  poison_out(p);
+  const kernels::Fp8GemmArgs args =
+      api::validate_gemm_args(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt);
+  heuristics::GemmPlan plan;
+  plan.tile = tile;
+  plan.num_tiles = heuristics::num_tiles_launched(tile, spec.m, spec.n);
+  plan.grid = clusters * tile.multicast;
+  kernels::launch_fp8_gemm(plan, args, nullptr);
+  check_cuda(cudaDeviceSynchronize(), "gemm");
+  const CheckResult r = check_against_reference(p);
+  const std::string where = spec.str() + " tile " + std::to_string(tile.block_m) + "x" +
+                            std::to_string(tile.block_n) + "x" + std::to_string(tile.multicast);
+  EXPECT_EQ(r.nan_count, 0) << where;
+  EXPECT_LT(r.diff, kMaxDiff) << where;
+  EXPECT_LE(r.max_scaled_error, kMaxScaledError) << where;
+}
+
 class EveryTileShape : public ::testing::TestWithParam<std::tuple<int, bool, DType>> {};
 
 TEST_P(EveryTileShape, MatchesReference) {
@@ -213,22 +235,7 @@ TEST_P(EveryTileShape, MatchesReference) {
   spec.input_scale_layout = per_row ? ScaleLayout::kColumnMajor : ScaleLayout::kRowMajor;
   spec.out_dtype = dtype;
   spec.seed = 100 + tile_index;
-  Problem p;
-  make_problem(spec, p);
-  poison_out(p);
-  const kernels::Fp8GemmArgs args =
-      api::validate_gemm_args(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt);
-  heuristics::GemmPlan plan;
-  plan.tile = tile;
-  plan.num_tiles = heuristics::num_tiles_launched(tile, spec.m, spec.n);
-  plan.grid = 4 * tile.multicast;  // fewer CTAs than tiles: every CTA runs several
-  kernels::launch_fp8_gemm(plan, args, nullptr);
-  check_cuda(cudaDeviceSynchronize(), "gemm");
-  const CheckResult r = check_against_reference(p);
-  EXPECT_EQ(r.nan_count, 0) << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
-  EXPECT_LT(r.diff, kMaxDiff) << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
-  EXPECT_LE(r.max_scaled_error, kMaxScaledError)
-      << spec.str() << " tile " << tile.block_m << "x" << tile.block_n;
+  expect_tile_matches_reference(tile, spec, 4);  // fewer CTAs than tiles: every CTA runs several
 }
 
 // Tiles that straddle two 128x128 weight blocks take the second block's scale from the column where it
@@ -241,21 +248,7 @@ TEST_P(TwoBlockWeightScale, EveryOffsetMatchesReference) {
   const heuristics::TileShape tile = heuristics::kTileShapes[GetParam()];
   ProblemSpec spec{2 * tile.block_m + 3, 2112, 512};
   spec.seed = 300 + GetParam();
-  Problem p;
-  make_problem(spec, p);
-  poison_out(p);
-  const kernels::Fp8GemmArgs args =
-      api::validate_gemm_args(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt);
-  heuristics::GemmPlan plan;
-  plan.tile = tile;
-  plan.num_tiles = heuristics::num_tiles_launched(tile, spec.m, spec.n);
-  plan.grid = 7 * tile.multicast;
-  kernels::launch_fp8_gemm(plan, args, nullptr);
-  check_cuda(cudaDeviceSynchronize(), "gemm");
-  const CheckResult r = check_against_reference(p);
-  EXPECT_EQ(r.nan_count, 0) << "tile " << tile.block_m << "x" << tile.block_n;
-  EXPECT_LT(r.diff, kMaxDiff) << "tile " << tile.block_m << "x" << tile.block_n;
-  EXPECT_LE(r.max_scaled_error, kMaxScaledError) << "tile " << tile.block_m << "x" << tile.block_n;
+  expect_tile_matches_reference(tile, spec, 7);
 }
 
 std::vector<int> two_block_tiles() {
