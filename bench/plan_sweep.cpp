@@ -4,7 +4,11 @@
 //
 //   blockgemm-plan-sweep [--shape M,N,K]...   (default: M in {1, 16, 24, 32, 40, 48, 64} x the DeepSeek-V3
 //                                            projections)
-//   SWEEP_ALL=1 lists every plan's time; SWEEP_PER_ROW=1 uses per-row (N, K/128) weight scales.
+//   SWEEP_ALL=1 lists every plan's time; SWEEP_PER_ROW=1 uses per-row (N, K/128) weight scales;
+//   SWEEP_SCALE_A_COLMAJOR=1 passes the input scales column-major (stride (1, M)); SWEEP_TILES=64x128,128x160
+//   times only those normal tiles (BLOCK_MxBLOCK_N, or BLOCK_MxBLOCK_Nmc2 for multicast) beside the
+//   heuristic's plan;
+//   SWEEP_REPEAT=N times each plan N times and keeps the median.
 //
 // Operands are fp8 bytes distributed like quantized data and random positive scales, rotated over enough sets
 // that L2 never holds them; times are CUDA-graph replays (bench/timing.h). Correctness is the tests' job.
@@ -72,10 +76,22 @@ struct OperandSet {
   blockgemm::kernels::Fp8GemmArgs args;
 };
 
+// SWEEP_TILES: a comma-separated list of normal tiles, BLOCK_MxBLOCK_N[mcK]; empty means every plan.
+bool tile_selected(const heuristics::TileShape& tile) {
+  const char* list = std::getenv("SWEEP_TILES");
+  if (list == nullptr || *list == 0) return true;
+  if (tile.swap_ab) return false;
+  const std::string wanted = std::string(",") + list + ",";
+  const std::string name = "," + std::to_string(tile.block_m) + "x" + std::to_string(tile.block_n) +
+                           (tile.multicast > 1 ? "mc" + std::to_string(tile.multicast) : "") + ",";
+  return wanted.find(name) != std::string::npos;
+}
+
 std::vector<heuristics::GemmPlan> candidates(const Shape& s, const heuristics::DeviceModel& device) {
   std::vector<heuristics::GemmPlan> plans;
   const int k_blocks = static_cast<int>(s.k / 128);
   for (const heuristics::TileShape& tile : heuristics::kTileShapes) {
+    if (!tile_selected(tile)) continue;
     if (tile.swap_ab) {
       if (tile.block_m < s.m) continue;
       for (int splits = 1; splits <= std::min(heuristics::kMaxSplitK, k_blocks); ++splits)
@@ -98,6 +114,7 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
   const bool per_row = std::getenv("SWEEP_PER_ROW") != nullptr;
   const int64_t weight_scale_rows = per_row ? s.n : (s.n + 127) / 128;
   const auto weight_scales = random_scales(static_cast<std::size_t>(weight_scale_rows * kg), rng);
+  const bool scale_a_col_major = std::getenv("SWEEP_SCALE_A_COLMAJOR") != nullptr;
   for (OperandSet& set : sets) {
     const auto input = random_fp8(static_cast<std::size_t>(s.m * s.k), rng);
     const auto input_scales = random_scales(static_cast<std::size_t>(s.m * kg), rng);
@@ -115,7 +132,8 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
     set.args = blockgemm::api::validate_gemm_args(
         TensorView::matrix(set.a->ptr, DType::kFloat8E4M3, s.m, s.k, 0),
         TensorView::matrix(set.b->ptr, DType::kFloat8E4M3, s.n, s.k, 0),
-        TensorView::matrix(set.sa->ptr, DType::kFloat32, s.m, kg, 0),
+        scale_a_col_major ? TensorView::strided(set.sa->ptr, DType::kFloat32, s.m, kg, 1, s.m, 0)
+                          : TensorView::matrix(set.sa->ptr, DType::kFloat32, s.m, kg, 0),
         TensorView::matrix(set.sb->ptr, DType::kFloat32, weight_scale_rows, kg, 0),
         TensorView::matrix(set.out->ptr, DType::kBFloat16, s.m, s.n, 0), std::nullopt);
   }
@@ -126,11 +144,26 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
     double us;
   };
   std::vector<Row> rows;
-  for (const heuristics::GemmPlan& plan : candidates(s, device)) {
-    const auto timing = blockgemm_bench::time_with_graph(stream, num_sets, [&](int set, cudaStream_t st) {
-      blockgemm::kernels::launch_fp8_gemm(plan, sets[set].args, st);
-    });
-    rows.push_back({plan, timing.us_per_call});
+  std::vector<heuristics::GemmPlan> plans = candidates(s, device);
+  if (std::none_of(plans.begin(), plans.end(), [&](const heuristics::GemmPlan& p) {
+        return p.tile == chosen.tile && p.k_splits == chosen.k_splits;
+      }))
+    plans.push_back(chosen);
+  for (const heuristics::GemmPlan& plan : plans) {
+    // SWEEP_REPEAT=N times each plan N times back to back (the median is kept): seconds of steady load,
+    // under which the card's clock settles to what its power limit allows.
+    const char* repeat_env = std::getenv("SWEEP_REPEAT");
+    const int repeats = repeat_env ? std::max(1, std::atoi(repeat_env)) : 1;
+    std::vector<double> us;
+    for (int r = 0; r < repeats; ++r)
+      us.push_back(blockgemm_bench::time_with_graph(stream, num_sets, [&](int set, cudaStream_t st) {
+                     blockgemm::kernels::launch_fp8_gemm(plan, sets[set].args, st);
+                   }).us_per_call);
+    if (repeats > 1)
+      std::printf("        repeats of %s: first %.2f us, last %.2f us\n", plan.describe().c_str(), us.front(),
+                  us.back());
+    std::nth_element(us.begin(), us.begin() + repeats / 2, us.end());
+    rows.push_back({plan, us[repeats / 2]});
   }
   std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.us < y.us; });
   double chosen_us = 0, best_swap_us = 0, best_normal_us = 0;

@@ -2,9 +2,11 @@
 # A/B tuning aid for the device: builds blockgemm-plan-sweep from patched copies of the tree, side by side,
 # and runs the same shapes on each, so variants are compared on one machine in one call.
 #
-#   scripts/ab_sweep.sh "--shape M,N,K ..." NAME=FILE:SED_EXPR [NAME=FILE:SED_EXPR ...]
+#   scripts/ab_sweep.sh "--shape M,N,K ..." NAME=FILE:SED_EXPR [NAME=@PATCH] [NAME=FILE:SED_EXPR ...]
 #
-# NAME "base" with an empty FILE:SED_EXPR (e.g. base=:) is the tree as it is. Output: $OUT/ab_NAME.txt.
+# NAME "base" with an empty FILE:SED_EXPR (e.g. base=:) is the tree as it is; NAME=@PATCH applies a unified
+# diff (`patch -p1`) instead of a sed expression. Output: $OUT/ab_NAME.txt. The sweep's environment
+# (SWEEP_TILES, SWEEP_SCALE_A_COLMAJOR, ...) passes through; SWEEP_ALL is always on.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.out}
@@ -17,7 +19,13 @@ for variant in "$@"; do
   dir=/tmp/ab_$name
   rm -rf "$dir" && mkdir -p "$dir"
   tar --exclude='./build*' --exclude=./.git -cf - . | tar -xf - -C "$dir"
-  if [ -n "$file" ]; then
+  if [ "${spec:0:1}" = "@" ]; then
+    if command -v patch >/dev/null; then
+      patch -s -p1 -d "$dir" <"${spec:1}" || { echo "$name: patch ${spec:1} failed"; continue; }
+    else
+      (cd "$dir" && git apply -p1 "$OLDPWD/${spec:1}") || { echo "$name: patch ${spec:1} failed"; continue; }
+    fi
+  elif [ -n "$file" ]; then
     sed -i -E "$expr" "$dir/$file"
     diff -q "$dir/$file" "$file" >/dev/null && { echo "$name: sed changed nothing in $file"; continue; }
   fi
@@ -25,12 +33,25 @@ for variant in "$@"; do
       >/dev/null && cmake --build "$dir/build" -j "$(nproc)" --target blockgemm-plan-sweep >"$OUT/build_$name.log" 2>&1 ) &
 done
 wait
+# Variants take turns shape by shape, AB_ROUNDS times (default 2): the card's clock drifts with its
+# temperature over a run, so back-to-back whole sweeps differ by up to 10% on the same binary.
+read -r -a shape_args <<<"$shapes"
+names=()
 for variant in "$@"; do
   name=${variant%%=*}
   bin=/tmp/ab_$name/build/blockgemm-plan-sweep
   [ -x "$bin" ] || { echo "$name: build failed"; tail -20 "$OUT/build_$name.log"; continue; }
-  rm -f "$OUT/build_$name.log"
-  # shellcheck disable=SC2086
-  SWEEP_ALL=1 "$bin" $shapes >"$OUT/ab_$name.txt" 2>&1
+  rm -f "$OUT/build_$name.log" "$OUT/ab_$name.txt"
+  names+=("$name")
+done
+for ((round = 0; round < ${AB_ROUNDS:-2}; ++round)); do
+  for ((i = 0; i + 1 < ${#shape_args[@]}; i += 2)); do
+    for name in "${names[@]}"; do
+      SWEEP_ALL=1 /tmp/ab_$name/build/blockgemm-plan-sweep "${shape_args[i]}" "${shape_args[i + 1]}" \
+        >>"$OUT/ab_$name.txt" 2>&1
+    done
+  done
+done
+for name in "${names[@]}"; do
   echo "== $name"; grep -v '^        ' "$OUT/ab_$name.txt" | cut -c1-110
 done

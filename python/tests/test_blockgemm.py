@@ -311,6 +311,50 @@ def test_error_3d_input():
 # ---------------------------------------------------------------- CUDA graphs, torch.compile, custom ops
 
 
+# ---------------------------------------------------------------- a second GPU
+
+
+def _second_gpu_skip_reason():
+    if torch.cuda.device_count() < 2:
+        return f"needs two GPUs, this machine has {torch.cuda.device_count()}"
+    if torch.cuda.get_device_capability(1) != (9, 0):
+        return "device 1 is not a Hopper GPU"
+    return None
+
+
+@pytest.mark.skipif(_second_gpu_skip_reason() is not None, reason=str(_second_gpu_skip_reason()))
+@pytest.mark.parametrize("kind", ["fp8", "bf16"])
+def test_tensors_on_a_device_other_than_the_current_one(kind):
+    """Operands on cuda:1 while cuda:0 is current: computed on cuda:1 (like torch's own ops), the
+    caller's current device left as it was."""
+    other = torch.device("cuda", 1)
+    m, n, k = 200, 2112, 1024
+    generator = torch.Generator(device=other).manual_seed(7)
+    a = torch.randn(m, k, generator=generator, device=other).to(BF16)
+    w = torch.randn(n, k, generator=generator, device=other).to(BF16)
+    with torch.cuda.device(0):
+        if kind == "fp8":
+            aq, sa = bgt.per_token_cast_to_fp8(a)
+            wq, sw = bgt.per_block_cast_to_fp8(w)
+            ref = dequant_per_token(aq, sa) @ dequant_per_block(wq, sw).T
+            out = gemm(aq, wq, sa, sw)
+        else:
+            ref = a.double() @ w.double().T
+            out = gemm(a, w)
+        assert torch.cuda.current_device() == 0
+    assert out.device == other
+    torch.cuda.synchronize(other)
+    assert not torch.isnan(out).any()
+    assert calc_diff(out, ref) < (1e-3 if kind == "fp8" else 2e-3)
+
+
+@pytest.mark.skipif(_second_gpu_skip_reason() is not None, reason=str(_second_gpu_skip_reason()))
+def test_operands_on_two_devices_name_the_argument():
+    aq, wq, sa, sw, _, _ = fp8_operands(64, 256, 512, seed=120)
+    with pytest.raises(Exception, match="weight"):
+        gemm(aq, wq.to("cuda:1"), sa, sw)
+
+
 @pytest.mark.parametrize("kind", ["fp8", "bf16_fp8", "bf16", "fp8_out"])
 def test_cuda_graph_capture_and_replay(kind):
     m, n, k = 96, 2112, 7168

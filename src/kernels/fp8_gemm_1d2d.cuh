@@ -54,15 +54,17 @@ struct PackedPair<float> {
 
 // Shared-memory carve-up of one CTA; offsets follow GemmConfig's layout comment. Per-stage addresses are
 // computed, not stored in arrays: a run-time index into a pointer array would put it in local memory.
+//
+// The base is the dynamic shared-memory symbol itself, declared 1024-byte aligned (128-byte swizzle atoms
+// repeat every 1024 bytes: TMA and wgmma agree only on 1024-aligned tiles). With no static shared memory
+// the dynamic window starts the CTA's shared memory, which is so aligned; every GPU test would fail if it
+// were not. Realigning at run time instead made every address a run-time value, and ptxas recomputed it
+// (S2UR of the cluster CTA id, masks, selects: ~50 instructions) in every K block (bench/NOTES.md #25).
 template <class Config>
 struct SharedStorage {
   uint8_t* base;
 
-  __device__ explicit SharedStorage(uint8_t* raw) {
-    // 128-byte swizzle atoms repeat every 1024 bytes: TMA and wgmma agree only on 1024-aligned tiles.
-    const uint32_t misalignment = ptx::smem_addr(raw) & 1023u;
-    base = raw + (misalignment ? 1024 - misalignment : 0);
-  }
+  __device__ explicit SharedStorage(uint8_t* raw) : base(raw) {}
   static constexpr int kTileAOffset = Config::kOutBytes;
   static constexpr int kTileBOffset = kTileAOffset + Config::kNumStages * Config::kTileABytes;
   static constexpr int kScaleAOffset = kTileBOffset + Config::kNumStages * Config::kTileBBytes;
@@ -134,7 +136,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   using Wgmma = ptx::Fp8WgmmaM64<Config::MMA_N>;
   constexpr int kNumAccum = Wgmma::kNumAccum;
 
-  extern __shared__ uint8_t smem_raw[];
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
   SharedStorage<Config> smem(smem_raw);
 
   const int warpgroup = threadIdx.x / 128;
@@ -257,7 +259,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   } else {
     // ------------------------------------------------------------------ math warpgroups
     ptx::setmaxnreg_inc<Config::kMathRegisters>();
-    const int math_group = warpgroup - 1;
+    // Broadcast from lane 0 so that ptxas can prove it warp-uniform: the wgmma descriptors built from it
+    // then live in uniform registers instead of being copied into them (R2UR) before every wgmma.
+    const int math_group = __shfl_sync(0xffffffffu, warpgroup - 1, 0);
     const int math_thread = threadIdx.x - 128;
     const int group_thread = math_thread % 128;
     // wgmma accumulator layout: this thread owns rows r and r + 8 of its warpgroup's 64, and columns
@@ -270,7 +274,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
                                             static_cast<int>(sizeof(OutT));
 
     // A stage's B slices came from every CTA of the cluster: all of them learn that it is free.
-    auto release_stage = [](uint64_t* empty_barrier) {
+    auto release_stage = [](uint32_t empty_barrier) {
       if constexpr (kMulticast > 1) {
 #pragma unroll
         for (int rank = 0; rank < kMulticast; ++rank) ptx::mbarrier_arrive_cluster(empty_barrier, rank);
@@ -282,10 +286,22 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     // swapped; each math warpgroup takes its 64 rows of it.
     constexpr int kMmaATileBytes = kSwapAB ? Config::kTileBBytes : Config::kTileABytes;
     constexpr int kMmaBTileBytes = kSwapAB ? Config::kTileABytes : Config::kTileBBytes;
+    // The K loop addresses shared memory through integers derived from this uniform register. Left to
+    // itself ptxas recomputed every address of the loop (the cluster CTA id read, offsets, the descriptor
+    // bit fields) in every K block, ~20 instructions in front of the wgmmas; a shuffled value it cannot
+    // rematerialise (bench/NOTES.md #25).
+    using Smem = SharedStorage<Config>;
+    const uint32_t smem_base = __shfl_sync(0xffffffffu, ptx::smem_addr(smem.base), 0);
+    const uint32_t full_barriers = smem_base + Smem::kBarrierOffset;
+    const uint32_t empty_barriers = full_barriers + 8 * kNumStages;
+    const uint32_t row_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleBOffset : Smem::kScaleAOffset);
+    const uint32_t col_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleAOffset : Smem::kScaleBOffset);
+    constexpr int kRowScaleStageBytes = 4 * (kSwapAB ? BLOCK_N : BLOCK_M);
+    constexpr int kColScaleStageBytes = 4 * (kSwapAB ? BLOCK_M : BLOCK_N);
     const uint64_t desc_a_stage0 = ptx::make_smem_desc_k_major_sw128(
-        ptx::smem_addr(kSwapAB ? smem.tile_b(0) : smem.tile_a(0)) + math_group * 64 * BLOCK_K);
+        smem_base + (kSwapAB ? Smem::kTileBOffset : Smem::kTileAOffset) + math_group * 64 * BLOCK_K);
     const uint64_t desc_b_stage0 =
-        ptx::make_smem_desc_k_major_sw128(ptx::smem_addr(kSwapAB ? smem.tile_a(0) : smem.tile_b(0)));
+        ptx::make_smem_desc_k_major_sw128(smem_base + (kSwapAB ? Smem::kTileAOffset : Smem::kTileBOffset));
     // The scale of a wgmma row is the input row's (the weight row's when swapped), of a column the
     // weight's (the token's). A per-block weight scale is one number for the whole tile.
     constexpr bool kUniformRowScale = kSwapAB && Config::kUniformWeightScale;
@@ -309,16 +325,17 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       auto run_k_blocks = [&](auto former_octets) {
         [[maybe_unused]] constexpr int kFormerOctets = decltype(former_octets)::value;
         for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
-          ptx::mbarrier_wait(smem.full(pipe.stage), pipe.phase);
-          const float* row_scales = kSwapAB ? smem.scale_b(pipe.stage) : smem.scale_a(pipe.stage);
-          const float* col_scales = kSwapAB ? smem.scale_a(pipe.stage) : smem.scale_b(pipe.stage);
-          const float row_scale_lo =
-              kUniformRowScale ? row_scales[0] : row_scales[math_group * 64 + row_in_group];
+          ptx::mbarrier_wait(full_barriers + 8 * pipe.stage, pipe.phase);
+          const uint32_t row_scales = row_scales_stage0 + pipe.stage * kRowScaleStageBytes;
+          const uint32_t col_scales = col_scales_stage0 + pipe.stage * kColScaleStageBytes;
+          const float row_scale_lo = ptx::ld_shared_f32(
+              kUniformRowScale ? row_scales : row_scales + 4 * (math_group * 64 + row_in_group));
           const float row_scale_hi =
-              kUniformRowScale ? row_scale_lo : row_scales[math_group * 64 + row_in_group + 8];
-          const float col_scale_first = kFixedColScales ? col_scales[0] : 0.f;
+              kUniformRowScale ? row_scale_lo
+                               : ptx::ld_shared_f32(row_scales + 4 * (math_group * 64 + row_in_group + 8));
+          const float col_scale_first = kFixedColScales ? ptx::ld_shared_f32(col_scales) : 0.f;
           [[maybe_unused]] const float col_scale_second =
-              Config::kTwoBlockWeightScale ? col_scales[1] : col_scale_first;
+              Config::kTwoBlockWeightScale ? ptx::ld_shared_f32(col_scales + 4) : col_scale_first;
 
           // Descriptors differ from stage 0's only in the start-address field (address >> 4, no carry out
           // of it below 256 KB): one 64-bit add per operand instead of rebuilding them, which took about
@@ -343,7 +360,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           if constexpr (kFixedColScales) {
             // This thread's reads of the stage are done: release it before the promotion so the producer
             // can refill it meanwhile.
-            release_stage(smem.empty(pipe.stage));
+            release_stage(empty_barriers + 8 * pipe.stage);
             const float first_lo = row_scale_lo * col_scale_first, first_hi = row_scale_hi * col_scale_first;
             const float second_lo = row_scale_lo * col_scale_second,
                         second_hi = row_scale_hi * col_scale_second;
@@ -362,13 +379,13 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             // after the promotion.
 #pragma unroll
             for (int j = 0; j < Config::MMA_N / 8; ++j) {
-              const float2 col_scale = *reinterpret_cast<const float2*>(col_scales + 8 * j + col_in_octet);
+              const float2 col_scale = ptx::ld_shared_v2_f32(col_scales + 4 * (8 * j + col_in_octet));
               accum[4 * j + 0] = fmaf(scratch[4 * j + 0], row_scale_lo * col_scale.x, accum[4 * j + 0]);
               accum[4 * j + 1] = fmaf(scratch[4 * j + 1], row_scale_lo * col_scale.y, accum[4 * j + 1]);
               accum[4 * j + 2] = fmaf(scratch[4 * j + 2], row_scale_hi * col_scale.x, accum[4 * j + 2]);
               accum[4 * j + 3] = fmaf(scratch[4 * j + 3], row_scale_hi * col_scale.y, accum[4 * j + 3]);
             }
-            release_stage(smem.empty(pipe.stage));
+            release_stage(empty_barriers + 8 * pipe.stage);
           }
         }
       };
@@ -471,6 +488,10 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     if (num_k_splits > 1 && cta_rank > 0)
       ptx::mbarrier_wait_acquire_cluster(smem.split_consumed(math_group), split_phase ^ 1);
   }
+  // The waits above already keep every CTA alive while its partners touch its shared memory; this cluster
+  // barrier states the same in the form compute-sanitizer's racecheck recognises (without it, it reported
+  // every split-K read of a partner's partial tile as a read of a block that "might have already exited").
+  if (cluster_size > 1) ptx::barrier_cluster_sync();
 #endif
 }
 

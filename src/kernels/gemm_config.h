@@ -95,7 +95,6 @@ struct GemmConfig {
   static constexpr int kTileBBytes = BLOCK_N * BLOCK_K;
   static constexpr int kScaleBytes = (BLOCK_M + BLOCK_N) * 4;
   static constexpr int kStageBytes = kTileABytes + kTileBBytes + kScaleBytes;
-  static constexpr int kAlignSlack = 1024;  // dynamic shared memory is aligned up to 1024 in the kernel
   // After the stages' barriers, split-K's: `ready` per (rank, math warpgroup), `consumed` per warpgroup.
   static constexpr int kSplitKBarrierBytes = 8 * (kMaxSplitK * 2 + 2);
 #ifdef BLOCKGEMM_MAX_STAGES  // tuning experiments only (bench/NOTES.md): caps the pipeline depth
@@ -105,7 +104,7 @@ struct GemmConfig {
   static constexpr int kMaxStages = 8;
 #endif
   static constexpr int kStagesThatFit =
-      (kSharedMemoryBudget - kAlignSlack - kOutBytes - 16 * kMaxStages - kSplitKBarrierBytes) / kStageBytes;
+      (kSharedMemoryBudget - kOutBytes - 16 * kMaxStages - kSplitKBarrierBytes) / kStageBytes;
   static constexpr int kNumStages = kStagesThatFit < kMaxStages ? kStagesThatFit : kMaxStages;
   static_assert(kNumStages >= 2, "tile too large for a double-buffered pipeline");
   static_assert(kTileABytes % 1024 == 0 && kTileBBytes % 1024 == 0 && kOutBytes % 1024 == 0,
@@ -117,7 +116,7 @@ struct GemmConfig {
   static constexpr int kReleasesPerMathWarp = 32;
 
   static constexpr int kSmemBytes =
-      kAlignSlack + kOutBytes + kNumStages * kStageBytes + 16 * kNumStages + kSplitKBarrierBytes;
+      kOutBytes + kNumStages * kStageBytes + 16 * kNumStages + kSplitKBarrierBytes;
 
   // Register split (setmaxnreg): the producer needs few, the math warpgroups hold two accumulator sets.
   // ptxas compiles each branch to its setmaxnreg budget. With two math warpgroups the budgets must fit the

@@ -23,8 +23,12 @@ __device__ __forceinline__ void fence_mbarrier_init() {
   asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
 }
 
+// Barrier operands are taken as shared-window addresses or as pointers into shared memory.
+__device__ __forceinline__ void mbarrier_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
 __device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_addr(bar)) : "memory");
+  mbarrier_arrive(smem_addr(bar));
 }
 
 __device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_t tx_bytes) {
@@ -33,16 +37,19 @@ __device__ __forceinline__ void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_
 }
 
 // Blocks until the barrier's phase with the given parity has completed.
-__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
+__device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
   asm volatile(
       "{\n"
       ".reg .pred done;\n"
       "wait_loop:\n"
       "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
       "@!done bra wait_loop;\n"
-      "}\n" ::"r"(smem_addr(bar)),
+      "}\n" ::"r"(bar),
       "r"(parity)
       : "memory");
+}
+__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
+  mbarrier_wait(smem_addr(bar), parity);
 }
 
 // ---- clusters -------------------------------------------------------------------------------------
@@ -62,12 +69,15 @@ __device__ __forceinline__ void barrier_cluster_sync() {
 // Arrives on the barrier at the same shared-memory offset as `bar` in cluster CTA `cta_rank`. Default
 // (CTA-scope) release on purpose: the arrival only has to follow this thread's finished reads of the stage;
 // a cluster-scope release fences all outstanding memory traffic and cost ~1 us per K block when tried.
-__device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta_rank) {
+__device__ __forceinline__ void mbarrier_arrive_cluster(uint32_t bar, uint32_t cta_rank) {
   asm volatile(
       "{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
-      "mbarrier.arrive.shared::cluster.b64 _, [remote];\n}" ::"r"(smem_addr(bar)),
+      "mbarrier.arrive.shared::cluster.b64 _, [remote];\n}" ::"r"(bar),
       "r"(cta_rank)
       : "memory");
+}
+__device__ __forceinline__ void mbarrier_arrive_cluster(uint64_t* bar, uint32_t cta_rank) {
+  mbarrier_arrive_cluster(smem_addr(bar), cta_rank);
 }
 
 // Arrives on the barrier at `bar`'s offset in cluster CTA `cta_rank`, releasing at cluster scope: this
@@ -104,6 +114,22 @@ __device__ __forceinline__ float4 ld_shared_cluster_v4(const void* ptr, uint32_t
       : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
       : "r"(smem_addr(ptr)), "r"(cta_rank)
       : "memory");
+  return v;
+}
+
+// ---- shared memory ----------------------------------------------------------------------------------
+
+// Loads a float at a shared-window address (for addresses kept as integers, see the kernel's K loop).
+__device__ __forceinline__ float ld_shared_f32(uint32_t addr) {
+  float v;
+  asm volatile("ld.shared.f32 %0, [%1];" : "=f"(v) : "r"(addr) : "memory");
+  return v;
+}
+
+// Two consecutive floats (8-byte aligned address).
+__device__ __forceinline__ float2 ld_shared_v2_f32(uint32_t addr) {
+  float2 v;
+  asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];" : "=f"(v.x), "=f"(v.y) : "r"(addr) : "memory");
   return v;
 }
 

@@ -5,8 +5,12 @@
 // Case i of seed S draws everything (shapes, dtypes, scale kinds and layouts, out dtype and padding, data
 // magnitudes, data) from a generator seeded by (S, i) and the caps, so `--seed S --case I` plus the same caps
 // reproduces one case alone. Each case checks: no NaN/Inf in out, out's row padding and the guard regions
-// around out untouched, calc_diff against the reference < 1e-3 on a sample of rows. fp8 input x bf16 weight
-// (5% of cases) must throw blockgemm::Error(kInvalidArgument). The last line is `fuzz: P passed, F failed`.
+// around out untouched, calc_diff against the double-precision CPU reference < 1e-3 on a sample of rows
+// (all rows when M <= 16, else at most 16). When that sample leaves rows out, a GPU fp32
+// dequantize-then-GEMM reference (gpu_reference.cu) also computes all of M x N: it must agree with the CPU
+// reference on the sampled rows (calc_diff < 1e-6), and the whole out must be within calc_diff < 1e-3 of
+// it. fp8 input x bf16 weight (5% of cases) must throw blockgemm::Error(kInvalidArgument). The summary
+// counts the cases checked on all rows; the last line is `fuzz: P passed, F failed`.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -31,6 +35,7 @@
 #include "blockgemm/blockgemm.h"
 #include "blockgemm/reference.h"
 #include "blockgemm/tensor.h"
+#include "gpu_reference.h"
 #include "gpu_test_util.h"
 
 namespace {
@@ -42,6 +47,9 @@ using blockgemm::testing::DeviceBuffer;
 namespace ref = blockgemm::reference;
 
 constexpr double kMaxDiff = 1e-3;
+// GPU fp32 reference vs CPU double reference: fp32 rounding alone gives ~1e-13; an indexing or decoding
+// bug in the GPU reference gives ~1.
+constexpr double kMaxGpuReferenceDiff = 1e-6;
 constexpr double kMemoryBudget = 1.5e9;    // device bytes per case
 constexpr double kReferenceBudget = 4e9;   // reference MACs per case
 constexpr std::size_t kGuardBytes = 4096;  // canary regions before and after out
@@ -398,6 +406,7 @@ struct Outcome {
   bool pass = false;
   std::string detail;  // what went wrong, or the diff
   bool context_lost = false;
+  bool gpu_reference_checked = false;  // all M x N compared with the GPU reference
 };
 
 bool context_broken() {
@@ -448,6 +457,81 @@ Outcome run_error_case(const CaseParams& p) {
   }
   if (o.pass) o.detail = "rejected as expected";
   return o;
+}
+
+struct GpuReferenceResult {
+  double self_diff = 0;  // GPU reference vs CPU reference, on the sampled rows
+  double diff = 0;       // the library's out vs GPU reference, all of M x N
+  // The row with the largest calc_diff of its own: where to look when `diff` fails (one bad row among
+  // thousands barely moves the global calc_diff).
+  int64_t worst_row = 0;
+  double worst_row_diff = 0;
+};
+
+// Runs the GPU reference on the reference quantization (a.q, b.q) over all of M x N and compares it with the
+// CPU reference's `expected` on `rows` and with the downloaded out (row stride ldo) everywhere.
+GpuReferenceResult check_with_gpu_reference(const CaseParams& p, const ref::Quantized& aq,
+                                            const ref::Quantized& bq, bool b_per_row,
+                                            const std::vector<int64_t>& rows,
+                                            const std::vector<double>& expected,
+                                            const unsigned char* out_host, int64_t ldo) {
+  const int64_t m = p.m, n = p.n, k = p.k;
+  const std::size_t esize = blockgemm::dtype_size(p.out_dtype);
+  // Own copies, not the library's operand buffers: nothing the library does to those can reach the
+  // reference, and bf16 operands need the reference's quantization anyway.
+  DeviceBuffer a_dev(aq.values.size()), a_scale_dev(aq.scales.size() * 4), b_dev(bq.values.size()),
+      b_scale_dev(bq.scales.size() * 4), ref_dev(static_cast<std::size_t>(m * n) * 4);
+  a_dev.upload(aq.values.data(), aq.values.size());
+  a_scale_dev.upload(aq.scales.data(), aq.scales.size() * 4);
+  b_dev.upload(bq.values.data(), bq.values.size());
+  b_scale_dev.upload(bq.scales.data(), bq.scales.size() * 4);
+  blockgemm::fuzz::gpu_reference_gemm(
+      static_cast<const uint8_t*>(a_dev.get()), static_cast<const float*>(a_scale_dev.get()),
+      static_cast<const uint8_t*>(b_dev.get()), static_cast<const float*>(b_scale_dev.get()), b_per_row, m, n,
+      k, static_cast<float*>(ref_dev.get()), nullptr);
+  check_cuda(cudaDeviceSynchronize(), "GPU reference");
+  std::vector<float> gpu(static_cast<std::size_t>(m * n));
+  ref_dev.download(gpu.data(), gpu.size() * 4);
+
+  GpuReferenceResult result;
+  const int64_t rs = static_cast<int64_t>(rows.size());
+  std::vector<double> sampled(expected.size());
+  for (int64_t i = 0; i < rs; ++i)
+    for (int64_t c = 0; c < n; ++c) sampled[i * n + c] = gpu[rows[i] * n + c];
+  result.self_diff = ref::calc_diff(sampled.data(), expected.data(), static_cast<int64_t>(sampled.size()));
+
+  // ref::calc_diff's sums, per row on all cores and then added in row order: the same total whatever the
+  // number of threads.
+  std::vector<double> xy(static_cast<std::size_t>(m)), sq(static_cast<std::size_t>(m));
+  parallel_for((m + 63) / 64, [&](int64_t blk) {
+    for (int64_t r = blk * 64; r < std::min(m, blk * 64 + 64); ++r) {
+      const unsigned char* row = out_host + static_cast<std::size_t>(r * ldo) * esize;
+      const float* expect = gpu.data() + r * n;
+      double row_xy = 0, row_sq = 0;
+      for (int64_t c = 0; c < n; ++c) {
+        const double x = to_double(row + c * esize, p.out_dtype), y = expect[c];
+        row_xy += x * y;
+        row_sq += x * x + y * y;
+      }
+      xy[r] = row_xy;
+      sq[r] = row_sq;
+    }
+  });
+  double total_xy = 0, total_sq = 0;
+  for (int64_t r = 0; r < m; ++r) {
+    total_xy += xy[r];
+    total_sq += sq[r];
+    const double row_diff = sq[r] == 0.0 ? 0.0 : 1.0 - 2.0 * xy[r] / sq[r];
+    // NaN ranks worst; among equals the first row wins.
+    const bool worse =
+        std::isnan(row_diff) ? !std::isnan(result.worst_row_diff) : row_diff > result.worst_row_diff;
+    if (worse) {
+      result.worst_row = r;
+      result.worst_row_diff = row_diff;
+    }
+  }
+  result.diff = total_sq == 0.0 ? 0.0 : 1.0 - 2.0 * total_xy / total_sq;  // NaN stays NaN, as in calc_diff
+  return result;
 }
 
 Outcome run_gemm_case(const CaseParams& p) {
@@ -576,14 +660,28 @@ Outcome run_gemm_case(const CaseParams& p) {
       got[i * n + c] = to_double(out_host + static_cast<std::size_t>(rows[i] * ldo + c) * esize, p.out_dtype);
   const double diff = ref::calc_diff(got.data(), expected.data(), static_cast<int64_t>(got.size()));
 
+  // The rows the sample skipped: all of M x N against the GPU reference, itself checked on the sample.
+  std::optional<GpuReferenceResult> gpu_ref;
+  if (rs < m)
+    gpu_ref = check_with_gpu_reference(p, a.q, b.q, !weight_per_block, rows, expected, out_host, ldo);
+  const bool gpu_ref_trusted = !gpu_ref || gpu_ref->self_diff < kMaxGpuReferenceDiff;
+  o.gpu_reference_checked = gpu_ref.has_value();
+
   std::ostringstream os;
   os.precision(3);
   os << "diff=" << diff << " rows_checked=" << rs;
+  if (gpu_ref) os << " gpu_ref_diff=" << gpu_ref->diff << " rows_checked_gpu=" << m;
+  if (gpu_ref && !(gpu_ref->diff < kMaxDiff))
+    os << " (worst row " << gpu_ref->worst_row << ": " << gpu_ref->worst_row_diff << ")";
+  if (!gpu_ref_trusted)
+    os << " GPU reference disagrees with the CPU reference on the sampled rows (calc_diff="
+       << gpu_ref->self_diff << ")";
   if (nonfinite_total) os << " nonfinite=" << nonfinite_total << " (first in row " << first_bad_row << ")";
   if (pad_total) os << " padding_bytes_written=" << pad_total;
   if (guard_before) os << " guard_before_bytes_written=" << guard_before;
   if (guard_after) os << " guard_after_bytes_written=" << guard_after;
-  o.pass = nonfinite_total == 0 && pad_total == 0 && guard_before == 0 && guard_after == 0 && diff < kMaxDiff;
+  o.pass = nonfinite_total == 0 && pad_total == 0 && guard_before == 0 && guard_after == 0 &&
+           diff < kMaxDiff && gpu_ref_trusted && (!gpu_ref || gpu_ref->diff < kMaxDiff);
   if (!o.pass) {
     try {
       os << " plan: " << blockgemm::describe_plan(m, n, k, p.out_dtype, !weight_per_block);
@@ -603,7 +701,9 @@ Outcome run_gemm_case(const CaseParams& p) {
                "usage: blockgemm_fuzz [--cases N] [--seed S] [--case I] [--max-m M] [--max-n N] [--max-k K] "
                "[--large]\n"
                "  defaults: --cases 2000 --seed 1 --max-m %lld --max-n %lld --max-k %lld\n"
-               "  --large: caps %lld / %lld / %lld (explicit caps still win)\n",
+               "  --large: caps %lld / %lld / %lld (explicit caps still win)\n"
+               "  cases whose CPU reference covers only a sample of rows (M > 16, fewer rows for large N*K)\n"
+               "  are also checked on all of M x N against a GPU fp32 reference\n",
                message, static_cast<long long>(kDefaultCaps.max_m),
                static_cast<long long>(kDefaultCaps.max_n), static_cast<long long>(kDefaultCaps.max_k),
                static_cast<long long>(kLargeCaps.max_m), static_cast<long long>(kLargeCaps.max_n),
@@ -684,7 +784,7 @@ int main(int argc, char** argv) {
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  int64_t passed = 0, failed = 0;
+  int64_t passed = 0, failed = 0, gpu_reference_cases = 0;
   std::map<std::string, Tally> tallies;  // "group: value" -> counts
   for (std::size_t done = 0; done < indices.size(); ++done) {
     const int64_t i = indices[done];
@@ -698,6 +798,7 @@ int main(int argc, char** argv) {
       o.context_lost = context_broken();
     }
     (o.pass ? passed : failed) += 1;
+    gpu_reference_cases += o.gpu_reference_checked;
     std::vector<std::string> keys = {std::string("dtypes: ") + combo_name(p.combo)};
     if (!p.error_case()) {
       keys.push_back(std::string("out: ") + out_name(p.out_dtype));
@@ -734,6 +835,8 @@ int main(int argc, char** argv) {
   for (const auto& [key, t] : tallies)
     std::printf("  %-36s %6lld passed %6lld failed\n", key.c_str(), static_cast<long long>(t.passed),
                 static_cast<long long>(t.failed));
+  std::printf("  %-36s %6lld cases\n", "gpu reference (all rows)",
+              static_cast<long long>(gpu_reference_cases));
   std::printf("fuzz: %lld passed, %lld failed\n", static_cast<long long>(passed),
               static_cast<long long>(failed));
   return failed == 0 ? 0 : 1;

@@ -87,7 +87,9 @@ void make_problem(const ProblemSpec& spec, Problem& p) {
   p.b = spec.per_row_weight_scale ? reference::per_token_cast_to_fp8(b_f.data(), n, k)
                                   : reference::per_block_cast_to_fp8(b_f.data(), n, k);
 
-  const int device = 0;
+  // Buffers and views belong to the current device (the multi-GPU tests make the second one current).
+  int device = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
   p.a_dev = DeviceBuffer(static_cast<std::size_t>(m * k));
   p.b_dev = DeviceBuffer(static_cast<std::size_t>(n * k));
   if (m > 0) p.a_dev.upload(p.a.values.data(), static_cast<std::size_t>(m * k));

@@ -65,7 +65,7 @@ struct Problem {
 };
 
 // Random normal data quantized with the reference quantizers (per-token input; per-block or per-row
-// weight), uploaded in the requested layouts.
+// weight), uploaded in the requested layouts to the current device.
 void make_problem(const ProblemSpec& spec, Problem& problem);
 
 // Fills out (whole buffer, padding included) with NaN bits.
