@@ -6,8 +6,8 @@
 //                                            projections)
 //   SWEEP_ALL=1 lists every plan's time; SWEEP_PER_ROW=1 uses per-row (N, K/128) weight scales;
 //   SWEEP_SCALE_A_COLMAJOR=1 passes the input scales column-major (stride (1, M)); SWEEP_TILES=64x128,128x160
-//   times only those normal tiles (BLOCK_MxBLOCK_N, or BLOCK_MxBLOCK_Nmc2 for multicast) beside the
-//   heuristic's plan;
+//   times only those normal tiles (BLOCK_MxBLOCK_N, or BLOCK_MxBLOCK_Nmc2 for multicast; M >= 32), not
+//   the heuristic's plan unless named;
 //   SWEEP_REPEAT=N times each plan N times and keeps the median.
 //
 // Operands are fp8 bytes distributed like quantized data and random positive scales, rotated over enough sets
@@ -145,7 +145,16 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
   };
   std::vector<Row> rows;
   std::vector<heuristics::GemmPlan> plans = candidates(s, device);
-  if (std::none_of(plans.begin(), plans.end(), [&](const heuristics::GemmPlan& p) {
+  // With SWEEP_TILES only the named tiles run (the heuristic's plan is printed, timed only if named), so
+  // that a profile of one tile holds one kernel.
+  const bool filtered = std::getenv("SWEEP_TILES") != nullptr && *std::getenv("SWEEP_TILES") != 0;
+  if (filtered && plans.empty()) {
+    std::fprintf(stderr,
+                 "blockgemm-plan-sweep: SWEEP_TILES=%s names no normal tile of this build for M=%lld\n",
+                 std::getenv("SWEEP_TILES"), static_cast<long long>(s.m));
+    std::exit(2);
+  }
+  if (!filtered && std::none_of(plans.begin(), plans.end(), [&](const heuristics::GemmPlan& p) {
         return p.tile == chosen.tile && p.k_splits == chosen.k_splits;
       }))
     plans.push_back(chosen);

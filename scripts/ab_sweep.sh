@@ -17,13 +17,15 @@ for variant in "$@"; do
   name=${variant%%=*} spec=${variant#*=}
   file=${spec%%:*} expr=${spec#*:}
   dir=/tmp/ab_$name
+  rm -f "$OUT/ab_$name.txt"
   rm -rf "$dir" && mkdir -p "$dir"
   tar --exclude='./build*' --exclude=./.git -cf - . | tar -xf - -C "$dir"
   if [ "${spec:0:1}" = "@" ]; then
     if command -v patch >/dev/null; then
       patch -s -p1 -d "$dir" <"${spec:1}" || { echo "$name: patch ${spec:1} failed"; continue; }
     else
-      (cd "$dir" && git apply -p1 "$OLDPWD/${spec:1}") || { echo "$name: patch ${spec:1} failed"; continue; }
+      patch_file=$(realpath "${spec:1}")
+      (cd "$dir" && git apply -p1 "$patch_file") || { echo "$name: patch ${spec:1} failed"; continue; }
     fi
   elif [ -n "$file" ]; then
     sed -i -E "$expr" "$dir/$file"
@@ -33,20 +35,26 @@ for variant in "$@"; do
       >/dev/null && cmake --build "$dir/build" -j "$(nproc)" --target blockgemm-plan-sweep >"$OUT/build_$name.log" 2>&1 ) &
 done
 wait
-# Variants take turns shape by shape, AB_ROUNDS times (default 2): the card's clock drifts with its
-# temperature over a run, so back-to-back whole sweeps differ by up to 10% on the same binary.
+# Variants take turns shape by shape, AB_ROUNDS times (default 2), in reverse order on odd rounds: the
+# card's clock drifts with its temperature over a run, so back-to-back whole sweeps differ by up to 10% on
+# the same binary, and a fixed order would favour one variant every time.
 read -r -a shape_args <<<"$shapes"
 names=()
 for variant in "$@"; do
   name=${variant%%=*}
   bin=/tmp/ab_$name/build/blockgemm-plan-sweep
-  [ -x "$bin" ] || { echo "$name: build failed"; tail -20 "$OUT/build_$name.log"; continue; }
+  [ -x "$bin" ] || { echo "$name: not built"; [ -f "$OUT/build_$name.log" ] && tail -20 "$OUT/build_$name.log"; continue; }
   rm -f "$OUT/build_$name.log" "$OUT/ab_$name.txt"
   names+=("$name")
 done
 for ((round = 0; round < ${AB_ROUNDS:-2}; ++round)); do
   for ((i = 0; i + 1 < ${#shape_args[@]}; i += 2)); do
-    for name in "${names[@]}"; do
+    order=("${names[@]}")
+    if ((round % 2 == 1)); then
+      order=()
+      for ((v = ${#names[@]} - 1; v >= 0; --v)); do order+=("${names[v]}"); done
+    fi
+    for name in "${order[@]}"; do
       SWEEP_ALL=1 /tmp/ab_$name/build/blockgemm-plan-sweep "${shape_args[i]}" "${shape_args[i + 1]}" \
         >>"$OUT/ab_$name.txt" 2>&1
     done

@@ -32,6 +32,8 @@ def main():
     directory, names = sys.argv[1], sys.argv[2:]
     runs = [load(f"{directory}/ab_{name}.txt") for name in names]
     keys = [k for k in runs[0] if all(k in r for r in runs[1:])]
+    if not keys:
+        sys.exit("ab_table.py: the variants share no shape x plan")
     print(f"{'shape':>18} {'plan':>10} " + " ".join(f"{n:>10}" for n in names))
     logs = [[] for _ in names]
     best = [{} for _ in names]

@@ -15,10 +15,12 @@ log=$OUT/clock_$tile.csv
 nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu,clocks_event_reasons.active \
   --format=csv,noheader -lms 50 >"$log" &
 smi=$!
+trap 'kill $smi 2>/dev/null || true' EXIT
 SWEEP_TILES=$tile SWEEP_REPEAT=$repeats "$build/blockgemm-plan-sweep" --shape "$shape" | cut -c1-150
 sleep 0.2
-kill $smi
+kill $smi 2>/dev/null || true
 # Samples under load: power above 300 W.
 awk -F', ' '$3 + 0 > 300 {n++; clk += $2; pw += $3; if ($5 != "0x0000000000000000") thr[$5]++}
   END {if (n) printf "under load: %d samples, mean SM clock %.0f MHz, mean power %.0f W\n", n, clk / n, pw / n;
+       else print "no sample above 300 W: too short a run for the card to heat up (raise REPEATS)";
        for (t in thr) printf "  throttle reasons %s in %d samples\n", t, thr[t]}' "$log"

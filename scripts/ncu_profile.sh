@@ -20,8 +20,9 @@ export SWEEP_TILES=$tile SWEEP_ALL=1
 nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv -lms 100 \
   >"$OUT/clocks_$tile.csv" &
 smi=$!
+trap 'kill $smi 2>/dev/null || true' EXIT
 "$sweep" --shape "$shape" --shape "$shape"
-kill $smi
+kill $smi 2>/dev/null || true
 
 # The sweep times several graph replays; one profiled launch is enough (they are all the same kernel).
 ncu --clock-control none -k regex:fp8_gemm_1d2d --launch-count 1 \

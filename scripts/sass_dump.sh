@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Disassembles one instantiation of the GEMM kernel (the local machine has no cuobjdump; the device has):
 #
-#   scripts/sass_dump.sh BLOCK_M BLOCK_N [MULTICAST] [SWAP_AB] [kPerBlock|kPerRow]   -> $OUT/sass_MxN.txt
+#   scripts/sass_dump.sh BLOCK_M BLOCK_N [MULTICAST] [SWAP_AB] [kPerBlock|kPerRow]
+#     -> $OUT/sass_MxN[_mcK][_swap][_kPerRow].txt
 #
-# and prints ptxas's resource line and the instruction count of the longest stretch between wgmma waits.
+# and prints ptxas's resource line (registers, spills) and counts of wgmmas and cluster-id reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.out}
 mkdir -p "$OUT"
 m=$1 n=$2 mc=${3:-1} swap=${4:-false} scale=${5:-kPerBlock}
 tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+name=sass_${m}x${n}
+[ "$mc" != 1 ] && name+=_mc$mc
+[ "$swap" = true ] && name+=_swap
+[ "$scale" != kPerBlock ] && name+=_$scale
 cat >"$tmp/one.cu" <<CU
 #include "kernels/fp8_gemm_1d2d.cuh"
 namespace blockgemm::kernels {
@@ -19,9 +25,9 @@ template __global__ void fp8_gemm_1d2d_kernel<GemmConfig<$m, $n, $mc, $swap, Wei
 }
 CU
 nvcc -Iinclude -Isrc -O3 --generate-code=arch=compute_90a,code=sm_90a --expt-relaxed-constexpr -std=c++17 \
-  -cubin -Xptxas -v "$tmp/one.cu" -o "$tmp/one.cubin" 2>&1 | grep -E "registers|spill" || true
+  -cubin -Xptxas -v "$tmp/one.cu" -o "$tmp/one.cubin" >"$tmp/ptxas.log" 2>&1 || { cat "$tmp/ptxas.log"; exit 1; }
+grep -E "registers|spill" "$tmp/ptxas.log" || true
 cuobjdump -sass "$tmp/one.cubin" | grep -E "^\s+/\*[0-9a-f]{4}\*/" | sed -E 's#^\s+/\*([0-9a-f]+)\*/\s+#\1 #; s#\s*/\*.*##; s#;##' \
-  >"$OUT/sass_${m}x${n}.txt"
-echo "sass_${m}x${n}.txt: $(wc -l <"$OUT/sass_${m}x${n}.txt") instructions;" \
-  "$(grep -c QGMMA "$OUT/sass_${m}x${n}.txt") QGMMA, $(grep -c 'SR_CgaCtaId' "$OUT/sass_${m}x${n}.txt") reads of SR_CgaCtaId"
-rm -rf "$tmp"
+  >"$OUT/$name.txt"
+echo "$name.txt: $(wc -l <"$OUT/$name.txt") instructions;" \
+  "$(grep -c QGMMA "$OUT/$name.txt") QGMMA, $(grep -c 'SR_CgaCtaId' "$OUT/$name.txt") reads of SR_CgaCtaId"

@@ -491,7 +491,10 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   // The waits above already keep every CTA alive while its partners touch its shared memory; this cluster
   // barrier states the same in the form compute-sanitizer's racecheck recognises (without it, it reported
   // every split-K read of a partner's partial tile as a read of a block that "might have already exited").
-  if (cluster_size > 1) ptx::barrier_cluster_sync();
+  if (cluster_size > 1) {
+    __syncwarp();  // the .aligned cluster barrier wants converged warps; lane 0 of the producer ran alone
+    ptx::barrier_cluster_sync();
+  }
 #endif
 }
 

@@ -117,6 +117,7 @@ struct GemmConfig {
 
   static constexpr int kSmemBytes =
       kOutBytes + kNumStages * kStageBytes + 16 * kNumStages + kSplitKBarrierBytes;
+  static_assert(kSmemBytes <= kSharedMemoryBudget, "the carve-up must fit the opt-in shared memory");
 
   // Register split (setmaxnreg): the producer needs few, the math warpgroups hold two accumulator sets.
   // ptxas compiles each branch to its setmaxnreg budget. With two math warpgroups the budgets must fit the

@@ -45,26 +45,29 @@ int64_t count_nan(const Problem& problem) {
   return nans;
 }
 
-// Every tile family (swapAB with split-K, a normal tile, a wide two-block tile) on the second GPU, where
-// kernel attributes, SM counts and workspaces must be set up separately from device 0's.
+// Every tile family (swapAB with split-K, a normal tile, a wide tile straddling two weight blocks) on device
+// 0 and then on the second GPU, where kernel attributes, SM counts and workspaces must be set up separately:
+// the first launch of each kernel on device 1 comes after device 0's, even when only these tests run.
 TEST(MultiDevice, SecondGpuComputesCorrectly) {
   REQUIRE_TWO_HOPPERS();
   RestoreDevice0 restore;
   for (const ProblemSpec spec : {ProblemSpec{1, 2112, 7168}, ProblemSpec{300, 576, 2048},
-                                 ProblemSpec{1000, 2112, 1024, true, ScaleLayout::kColumnMajor}}) {
-    SCOPED_TRACE(spec.str());
-    check_cuda(cudaSetDevice(1), "cudaSetDevice(1)");
-    Problem problem;
-    make_problem(spec, problem);
-    ASSERT_EQ(problem.input.device, 1);
-    poison_out(problem);
-    fp8_blockscale_gemm_sm90(problem.input, problem.weight, problem.input_scale, problem.weight_scale,
-                             problem.out);
-    check_cuda(cudaDeviceSynchronize(), "gemm on device 1");
-    const CheckResult result = check_against_reference(problem);
-    EXPECT_EQ(result.nan_count, 0);
-    EXPECT_LT(result.diff, 1e-3);
-    EXPECT_LT(result.max_scaled_error, kMaxScaledError);
+                                 ProblemSpec{1000, 2112, 1024, false, ScaleLayout::kColumnMajor}}) {
+    for (int device : {0, 1}) {
+      SCOPED_TRACE(spec.str() + " on device " + std::to_string(device));
+      check_cuda(cudaSetDevice(device), "cudaSetDevice");
+      Problem problem;
+      make_problem(spec, problem);
+      ASSERT_EQ(problem.input.device, device);
+      poison_out(problem);
+      fp8_blockscale_gemm_sm90(problem.input, problem.weight, problem.input_scale, problem.weight_scale,
+                               problem.out);
+      check_cuda(cudaDeviceSynchronize(), "gemm");
+      const CheckResult result = check_against_reference(problem);
+      EXPECT_EQ(result.nan_count, 0);
+      EXPECT_LT(result.diff, 1e-3);
+      EXPECT_LT(result.max_scaled_error, kMaxScaledError);
+    }
   }
 }
 
