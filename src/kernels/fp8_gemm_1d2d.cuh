@@ -59,7 +59,7 @@ struct PackedPair<float> {
 // repeat every 1024 bytes: TMA and wgmma agree only on 1024-aligned tiles). With no static shared memory
 // the dynamic window starts the CTA's shared memory, which is so aligned; every GPU test would fail if it
 // were not. Realigning at run time instead made every address a run-time value, and ptxas recomputed it
-// (S2UR of the cluster CTA id, masks, selects: ~50 instructions) in every K block (bench/NOTES.md #25).
+// (S2UR of the cluster CTA id, masks, selects) in every K block (bench/NOTES.md #25).
 template <class Config>
 struct SharedStorage {
   uint8_t* base;

@@ -39,6 +39,12 @@ struct RestoreDevice0 {
   ~RestoreDevice0() { cudaSetDevice(0); }
 };
 
+// make_problem on `device`, which stays current afterwards.
+void make_problem_on(int device, const ProblemSpec& spec, Problem& problem) {
+  check_cuda(cudaSetDevice(device), "cudaSetDevice");
+  make_problem(spec, problem);
+}
+
 int64_t count_nan(const Problem& problem) {
   int64_t nans = 0;
   for (double v : download_out(problem)) nans += std::isnan(v);
@@ -55,9 +61,8 @@ TEST(MultiDevice, SecondGpuComputesCorrectly) {
                                  ProblemSpec{1000, 2112, 1024, false, ScaleLayout::kColumnMajor}}) {
     for (int device : {0, 1}) {
       SCOPED_TRACE(spec.str() + " on device " + std::to_string(device));
-      check_cuda(cudaSetDevice(device), "cudaSetDevice");
       Problem problem;
-      make_problem(spec, problem);
+      make_problem_on(device, spec, problem);
       ASSERT_EQ(problem.input.device, device);
       poison_out(problem);
       fp8_blockscale_gemm_sm90(problem.input, problem.weight, problem.input_scale, problem.weight_scale,
@@ -78,9 +83,8 @@ TEST(MultiDevice, Bf16InputOnSecondGpu) {
   // Warm device 0's workspace first, so a shared one would be on the wrong GPU for device 1.
   for (int device : {0, 1}) {
     SCOPED_TRACE("device " + std::to_string(device));
-    check_cuda(cudaSetDevice(device), "cudaSetDevice");
     Problem problem;
-    make_problem(ProblemSpec{64, 256, 512}, problem);
+    make_problem_on(device, ProblemSpec{64, 256, 512}, problem);
     // The fp8 input's dequantized values rounded to bf16: quantized again inside, they give a product
     // within bf16 rounding of the fp8 problem's reference.
     std::vector<uint16_t> bf16(static_cast<std::size_t>(64 * 512));
@@ -104,9 +108,8 @@ TEST(MultiDevice, Bf16InputOnSecondGpu) {
 TEST(MultiDevice, TensorsOnAnotherDeviceAreRejected) {
   REQUIRE_TWO_HOPPERS();
   RestoreDevice0 restore;
-  check_cuda(cudaSetDevice(1), "cudaSetDevice(1)");
   Problem problem;
-  make_problem(ProblemSpec{128, 256, 512}, problem);
+  make_problem_on(1, ProblemSpec{128, 256, 512}, problem);
   poison_out(problem);
   check_cuda(cudaDeviceSynchronize(), "setup");
   check_cuda(cudaSetDevice(0), "cudaSetDevice(0)");
@@ -128,12 +131,9 @@ TEST(MultiDevice, TensorsOnAnotherDeviceAreRejected) {
 TEST(MultiDevice, OperandsOnDifferentDevicesAreRejected) {
   REQUIRE_TWO_HOPPERS();
   RestoreDevice0 restore;
-  check_cuda(cudaSetDevice(0), "cudaSetDevice(0)");
-  Problem on0;
-  make_problem(ProblemSpec{64, 256, 512}, on0);
-  check_cuda(cudaSetDevice(1), "cudaSetDevice(1)");
-  Problem on1;
-  make_problem(ProblemSpec{64, 256, 512}, on1);
+  Problem on0, on1;
+  make_problem_on(0, ProblemSpec{64, 256, 512}, on0);
+  make_problem_on(1, ProblemSpec{64, 256, 512}, on1);
   check_cuda(cudaSetDevice(0), "cudaSetDevice(0)");
   poison_out(on0);
   try {
