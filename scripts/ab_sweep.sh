@@ -7,12 +7,15 @@
 # NAME "base" with an empty FILE:SED_EXPR (e.g. base=:) is the tree as it is; NAME=@PATCH applies a unified
 # diff (`patch -p1`) instead of a sed expression. Output: $OUT/ab_NAME.txt. The sweep's environment
 # (SWEEP_TILES, SWEEP_SCALE_A_COLMAJOR, ...) passes through; SWEEP_ALL is always on.
+# AB_TARGET=blockgemm-bench builds and runs the benchmark instead (one --shape at a time, AB_ARGS appended,
+# e.g. AB_ARGS="--no-baselines --paths fp8,bf16-fp8"), for what the sweep cannot time (the bf16 paths).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.out}
 mkdir -p "$OUT"
 shapes=$1
 shift
+target=${AB_TARGET:-blockgemm-plan-sweep}
 for variant in "$@"; do
   name=${variant%%=*} spec=${variant#*=}
   file=${spec%%:*} expr=${spec#*:}
@@ -32,7 +35,7 @@ for variant in "$@"; do
     diff -q "$dir/$file" "$file" >/dev/null && { echo "$name: sed changed nothing in $file"; continue; }
   fi
   ( cmake -S "$dir" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBLOCKGEMM_BUILD_TESTS=OFF \
-      >/dev/null && cmake --build "$dir/build" -j "$(nproc)" --target blockgemm-plan-sweep >"$OUT/build_$name.log" 2>&1 ) &
+      >/dev/null && cmake --build "$dir/build" -j "$(nproc)" --target "$target" >"$OUT/build_$name.log" 2>&1 ) &
 done
 wait
 # Variants take turns shape by shape, AB_ROUNDS times (default 2), in reverse order on odd rounds: the
@@ -42,7 +45,7 @@ read -r -a shape_args <<<"$shapes"
 names=()
 for variant in "$@"; do
   name=${variant%%=*}
-  bin=/tmp/ab_$name/build/blockgemm-plan-sweep
+  bin=/tmp/ab_$name/build/$target
   [ -x "$bin" ] || { echo "$name: not built"; [ -f "$OUT/build_$name.log" ] && tail -20 "$OUT/build_$name.log"; continue; }
   rm -f "$OUT/build_$name.log" "$OUT/ab_$name.txt"
   names+=("$name")
@@ -55,7 +58,8 @@ for ((round = 0; round < ${AB_ROUNDS:-2}; ++round)); do
       for ((v = ${#names[@]} - 1; v >= 0; --v)); do order+=("${names[v]}"); done
     fi
     for name in "${order[@]}"; do
-      SWEEP_ALL=1 /tmp/ab_$name/build/blockgemm-plan-sweep "${shape_args[i]}" "${shape_args[i + 1]}" \
+      # shellcheck disable=SC2086
+      SWEEP_ALL=1 /tmp/ab_$name/build/$target "${shape_args[i]}" "${shape_args[i + 1]}" ${AB_ARGS:-} \
         >>"$OUT/ab_$name.txt" 2>&1
     done
   done

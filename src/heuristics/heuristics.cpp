@@ -112,19 +112,24 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
     // A tie is typically two plans under the same HBM floor. Then fuller waves (a half-empty last wave
     // idles SMs the floor assumed busy: 64x64 beat 64x128 by 10% at M = 40..64 on 24576x1536,
     // bench/NOTES.md); then more CTAs stream more bytes at once; then fewer padded rows; then the larger
-    // tile re-reads fewer operand bytes.
+    // tile re-reads fewer operand bytes; then, at equal size, the tile with two math warpgroups: each
+    // covers the other's wgmma wait and promotion, so its CTA keeps its loads moving (M = 128 on H100:
+    // 128x64 beat 64x128 by 9% at 7168x16384 and 7168x2048, bench/NOTES.md #31).
     auto wave_fill = [](const GemmPlan& p) {
       return static_cast<double>(p.num_tiles * p.k_splits) / static_cast<double>(p.num_waves * p.grid);
     };
     auto padded_m = [m](const TileShape& t) { return (m + t.block_m - 1) / t.block_m * t.block_m; };
     const double fill = wave_fill(plan), best_fill = best.num_tiles ? wave_fill(best) : 0.0;
-    const bool tie_break = fill > best_fill + 0.1 ||
-                           (fill >= best_fill - 0.1 &&
-                            (plan.grid > best.grid ||
-                             (plan.grid == best.grid &&
-                              (padded_m(tile) < padded_m(best.tile) ||
-                               (padded_m(tile) == padded_m(best.tile) &&
-                                tile.block_m * tile.block_n > best.tile.block_m * best.tile.block_n)))));
+    const int64_t area = tile.block_m * tile.block_n, best_area = best.tile.block_m * best.tile.block_n;
+    const bool tie_break =
+        fill > best_fill + 0.1 ||
+        (fill >= best_fill - 0.1 &&
+         (plan.grid > best.grid ||
+          (plan.grid == best.grid &&
+           (padded_m(tile) < padded_m(best.tile) ||
+            (padded_m(tile) == padded_m(best.tile) &&
+             (area > best_area ||
+              (area == best_area && tile.num_math_warpgroups() > best.tile.num_math_warpgroups())))))));
     if (better || (tie && tie_break)) best = plan;
   }
   return best;
