@@ -5,8 +5,8 @@
 #   scripts/gpu_check.sh [--sanitize | --sanitize-all] [--bench] [--bench-args "..."]
 #                        [--gtest-filter PATTERN] [--python] [--fuzz N]
 #
-# --sanitize runs a representative subset under memcheck, racecheck and synccheck; --sanitize-all the whole
-# GPU suite, the three tools side by side.
+# --sanitize runs a representative subset under memcheck, racecheck and synccheck (SANITIZE_FILTER, a gtest
+# filter, replaces it); --sanitize-all the whole GPU suite, the three tools side by side.
 #
 # Writes logs and results under $OUT (default .out/) and prints a summary last.
 set -uo pipefail
@@ -70,6 +70,7 @@ if [ "$sanitize" = 1 ]; then
   # A representative subset: every kernel family, tails, both scale kinds, split-K.
   filter='AllKinds/*:Compiled/SwapSplitK.*:Decode/SmallMSweep.*/N2112_K2048_PerRow_ScaleColMajor:GemmExact.*:GemmLayouts.*:DeepSeekV3/GemmShapes.MatchesReference/M33_*:DeepSeekV3/GemmShapes.MatchesReference/M255_*:DeepSeekV3/GemmShapes.MatchesReference/M1_*'
   [ "$sanitize_all" = 1 ] && filter='*'
+  filter=${SANITIZE_FILTER:-$filter}  # a narrower set when only some kernels changed
   # All three tools run the same tests, split-K included: its hand-over of partial tiles through
   # distributed shared memory is racecheck-clean since the kernel ends with a cluster barrier (before, racecheck
   # reported each partner read as a read of a block that "might have already exited").
