@@ -1263,43 +1263,22 @@ struct CopyResult {
   double gbps() const { return timed ? 2.0 * static_cast<double>(bytes) / (us * 1e-6) / 1e9 : kNaN; }
 };
 
-// cudaMemcpyAsync device to device of kCopyBytes, timed like the kernels (graph of ~3 ms of copies, median
-// of 7 replays). One buffer pair is enough: 1 GiB is 20x the L2.
-CopyResult measure_copy_bandwidth(cudaStream_t stream) {
+// cudaMemcpyAsync device to device of `bytes_copied` (read once, written once), rotated over `sets` buffer
+// pairs and timed like the kernels (graph of ~3 ms of copies, median of 7 replays). With kCopyBytes and one
+// pair (1 GiB is 20x the L2) it is the quantizers' bandwidth yardstick; with one quantizer call's bytes and
+// its rotation, the yardstick a kernel of that size can be held to: below a few MB neither runs at HBM
+// speed (launch, one DRAM round trip and the tail dominate).
+CopyResult measure_copy(std::size_t bytes_copied, int sets, cudaStream_t stream) {
   CopyResult result;
-  result.bytes = kCopyBytes;
+  result.bytes = align_up(std::max<std::size_t>(bytes_copied, 1), kDeviceAlignment);
+  const std::size_t pair_bytes = 2 * result.bytes;
   try {
-    DeviceBuffer source(kCopyBytes);
-    DeviceBuffer destination(kCopyBytes);
-    BENCH_CHECK_CUDA(cudaMemsetAsync(source.bytes(), 0x3C, kCopyBytes, stream));
-    const blockgemm_bench::GraphTiming timing =
-        blockgemm_bench::time_with_graph(stream, 1, [&](int, cudaStream_t s) {
-          BENCH_CHECK_CUDA(
-              cudaMemcpyAsync(destination.bytes(), source.bytes(), kCopyBytes, cudaMemcpyDeviceToDevice, s));
-        });
-    result.timed = true;
-    result.us = timing.us_per_call;
-    result.calls_per_graph = timing.calls_per_graph;
-    result.replay_us = timing.replay_us;
-  } catch (const std::exception& error) {
-    result.note = error.what();
-    ensure_device_usable();
-  }
-  return result;
-}
-
-// A copy that moves the same bytes as one quantizer call (read + written), rotated over `sets` buffer pairs
-// like the quantizer's inputs. Below a few MB neither runs at HBM speed (launch, one DRAM round trip and
-// the tail dominate), so this is the yardstick a kernel of that size can be held to.
-CopyResult measure_same_bytes_copy(std::size_t read_plus_written, int sets, cudaStream_t stream) {
-  CopyResult result;
-  result.bytes = align_up(std::max<std::size_t>(read_plus_written / 2, 1), kDeviceAlignment);
-  try {
-    DeviceBuffer storage(2 * result.bytes * static_cast<std::size_t>(sets));
-    BENCH_CHECK_CUDA(cudaMemsetAsync(storage.bytes(), 0x3C, 2 * result.bytes * sets, stream));
+    DeviceBuffer storage(pair_bytes * static_cast<std::size_t>(sets));
+    BENCH_CHECK_CUDA(
+        cudaMemsetAsync(storage.bytes(), 0x3C, pair_bytes * static_cast<std::size_t>(sets), stream));
     const blockgemm_bench::GraphTiming timing =
         blockgemm_bench::time_with_graph(stream, sets, [&](int set, cudaStream_t s) {
-          uint8_t* pair = storage.bytes() + 2 * result.bytes * static_cast<std::size_t>(set);
+          uint8_t* pair = storage.bytes() + pair_bytes * static_cast<std::size_t>(set);
           BENCH_CHECK_CUDA(
               cudaMemcpyAsync(pair + result.bytes, pair, result.bytes, cudaMemcpyDeviceToDevice, s));
         });
@@ -1432,7 +1411,7 @@ QuantizerResult run_quantizer(const QuantizerCase& c, uint64_t seed, cudaStream_
     result.timing.note = error.what();
     ensure_device_usable();
   }
-  result.same_bytes_copy = measure_same_bytes_copy(result.traffic_bytes, result.rotation_sets, stream);
+  result.same_bytes_copy = measure_copy(result.traffic_bytes / 2, result.rotation_sets, stream);
   const bool bitwise_equal = result.check_ran && result.value_mismatches == 0 && result.scale_mismatches == 0;
   if (result.timing.note.empty() && !bitwise_equal) {
     result.timing.note = "differs from the reference: " + std::to_string(result.value_mismatches) +
@@ -1473,7 +1452,7 @@ void print_quantizer_row(const QuantizerResult& q, const CopyResult& copy) {
 void run_quantizers(const Options& options, cudaStream_t stream, int device, QuantizerReport& report) {
   report.ran = true;
   report.cases = static_cast<int>(options.quantizer_cases.size());
-  report.copy = measure_copy_bandwidth(stream);
+  report.copy = measure_copy(kCopyBytes, 1, stream);
   std::printf(
       "\nquantizers (GB/s = (bf16 read + fp8 written + scales) / time; %% of the 1 GiB copy's GB/s; a copy "
       "of\n"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <tuple>
 
 namespace blockgemm::heuristics {
 namespace {
@@ -118,18 +119,14 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
     auto wave_fill = [](const GemmPlan& p) {
       return static_cast<double>(p.num_tiles * p.k_splits) / static_cast<double>(p.num_waves * p.grid);
     };
-    auto padded_m = [m](const TileShape& t) { return (m + t.block_m - 1) / t.block_m * t.block_m; };
     const double fill = wave_fill(plan), best_fill = best.num_tiles ? wave_fill(best) : 0.0;
-    const int64_t area = tile.block_m * tile.block_n, best_area = best.tile.block_m * best.tile.block_n;
-    const bool tie_break =
-        fill > best_fill + 0.1 ||
-        (fill >= best_fill - 0.1 &&
-         (plan.grid > best.grid ||
-          (plan.grid == best.grid &&
-           (padded_m(tile) < padded_m(best.tile) ||
-            (padded_m(tile) == padded_m(best.tile) &&
-             (area > best_area ||
-              (area == best_area && tile.num_math_warpgroups() > best.tile.num_math_warpgroups())))))));
+    // The criteria after the wave fill, in order: larger is better in each.
+    auto rank = [m](const GemmPlan& p) {
+      const int64_t padded_m = (m + p.tile.block_m - 1) / p.tile.block_m * p.tile.block_m;
+      return std::make_tuple(p.grid, -padded_m, p.tile.block_m * p.tile.block_n,
+                             p.tile.num_math_warpgroups());
+    };
+    const bool tie_break = fill > best_fill + 0.1 || (fill >= best_fill - 0.1 && rank(plan) > rank(best));
     if (better || (tie && tie_break)) best = plan;
   }
   return best;
