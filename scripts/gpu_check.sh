@@ -67,8 +67,8 @@ fi
 
 if [ "$sanitize" = 1 ]; then
   echo "== compute-sanitizer"
-  # A representative subset: every kernel family, tails, both scale kinds, split-K.
-  filter='AllKinds/*:Compiled/SwapSplitK.*:Decode/SmallMSweep.*/N2112_K2048_PerRow_ScaleColMajor:GemmExact.*:GemmLayouts.*:DeepSeekV3/GemmShapes.MatchesReference/M33_*:DeepSeekV3/GemmShapes.MatchesReference/M255_*:DeepSeekV3/GemmShapes.MatchesReference/M1_*'
+  # A representative subset: every kernel family, tails, both scale kinds, split-K, the in-kernel input cast.
+  filter='Compiled/InKernelInputQuantization.*/T8x64_S1_PerBlock_M5:Compiled/InKernelInputQuantization.*/T16x64_S5_PerBlock_M13:Compiled/InKernelInputQuantization.*/T32x64_S3_PerRow_M29:GemmBf16Api.*:AllKinds/*:Compiled/SwapSplitK.*:Decode/SmallMSweep.*/N2112_K2048_PerRow_ScaleColMajor:GemmExact.*:GemmLayouts.*:DeepSeekV3/GemmShapes.MatchesReference/M33_*:DeepSeekV3/GemmShapes.MatchesReference/M255_*:DeepSeekV3/GemmShapes.MatchesReference/M1_*'
   [ "$sanitize_all" = 1 ] && filter='*'
   filter=${SANITIZE_FILTER:-$filter}  # a narrower set when only some kernels changed
   # All three tools run the same tests, split-K included: its hand-over of partial tiles through

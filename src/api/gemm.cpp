@@ -176,6 +176,12 @@ void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
   if (args.m == 0) return;
   // Planned before anything is enqueued, so a failure here leaves no orphan quantizer in the stream.
   const heuristics::GemmPlan plan = make_plan(args.m, args.n, args.k, device_model(input.device));
+  // A few bf16 tokens are quantized by the GEMM itself, with operands bitwise those per_token_cast_to_fp8
+  // would give.
+  if (args.quantize_input && heuristics::quantizes_input_in_kernel(plan)) {
+    args.quantize_input_in_kernel = true;
+    args.quantize_input = false;
+  }
   // Held until the kernels that use the internal workspace are enqueued (see api::WorkspaceLease).
   api::WorkspaceLease lease;
   if (args.quantize_input || args.quantize_weight) {

@@ -28,6 +28,7 @@
 #include "kernels/tile_scheduler.cuh"
 #include "ptx/ptx.cuh"
 #include "ptx/wgmma_fp8.cuh"
+#include "quantize/fp8_cast.cuh"
 
 namespace blockgemm::kernels {
 
@@ -67,13 +68,16 @@ struct SharedStorage {
   __device__ explicit SharedStorage(uint8_t* raw) : base(raw) {}
   static constexpr int kTileAOffset = Config::kOutBytes;
   static constexpr int kTileBOffset = kTileAOffset + Config::kNumStages * Config::kTileABytes;
-  static constexpr int kScaleAOffset = kTileBOffset + Config::kNumStages * Config::kTileBBytes;
+  static constexpr int kRawAOffset = kTileBOffset + Config::kNumStages * Config::kTileBBytes;
+  static constexpr int kScaleAOffset = kRawAOffset + Config::kNumStages * Config::kRawABytes;
   static constexpr int kScaleBOffset = kScaleAOffset + Config::kNumStages * Config::BLOCK_M * 4;
   static constexpr int kBarrierOffset = kScaleBOffset + Config::kNumStages * Config::BLOCK_N * 4;
 
   __device__ uint8_t* out() const { return base; }
   __device__ uint8_t* tile_a(int stage) const { return base + kTileAOffset + stage * Config::kTileABytes; }
   __device__ uint8_t* tile_b(int stage) const { return base + kTileBOffset + stage * Config::kTileBBytes; }
+  // kQuantizeInput: the stage's bf16 input tile, row r at r * 256 bytes.
+  __device__ uint8_t* raw_a(int stage) const { return base + kRawAOffset + stage * Config::kRawABytes; }
   __device__ float* scale_a(int stage) const {
     return reinterpret_cast<float*>(base + kScaleAOffset) + stage * Config::BLOCK_M;
   }
@@ -94,7 +98,43 @@ struct SharedStorage {
   __device__ uint64_t* split_consumed(int group) const {
     return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + group);
   }
+  // kQuantizeInput: TMA -> quantizer warps, the stage's bf16 input tile has landed.
+  __device__ uint64_t* raw(int stage) const {
+    return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + 2 + stage);
+  }
 };
+
+// One warp casts a stage of kRows bf16 token rows (256 bytes each, as TMA left them) into the fp8 tile wgmma
+// reads and the per-token scales, as per_token_cast_to_fp8 would. Lane l takes values [4l, 4l + 4) of every
+// row, so one redux.sync gives a row's amax; lane r then turns row r's amax into its scale and reciprocal
+// (about twenty instructions, once per row instead of once per row and lane), and every lane fetches them
+// with two shuffles. The rows are independent straight-line work the compiler interleaves: one warp per SM
+// sub-partition has nothing else to hide its latency behind, and its issue slots are the budget
+// (bench/NOTES.md #34).
+template <int kRows>
+__device__ __forceinline__ void cast_input_stage(const uint8_t* raw, uint8_t* tile, float* scales, int lane) {
+  static_assert(kRows <= kMaxQuantizeInputRows && kMaxQuantizeInputRows <= 32,
+                "lane r computes the scale of row r");
+  uint2 values[kRows];
+  uint32_t lane_amax = 0;  // amax (bf16 magnitude pattern) of the row of this lane's index
+#pragma unroll
+  for (int row = 0; row < kRows; ++row) {
+    values[row] = *reinterpret_cast<const uint2*>(raw + row * 256 + lane * 8);
+    const uint32_t amax = __reduce_max_sync(0xffffffffu, quantize::abs_max_bits(values[row]));
+    if (lane == row) lane_amax = amax;
+  }
+  const float lane_scale = quantize::scale_from_amax(quantize::bf16_bits_to_float(lane_amax));
+  const quantize::Divisor lane_divisor = quantize::make_divisor(lane_scale);
+  if (lane < kRows) scales[lane] = lane_scale;
+#pragma unroll
+  for (int row = 0; row < kRows; ++row) {
+    const quantize::Divisor divisor{__shfl_sync(0xffffffffu, lane_divisor.scale, row),
+                                    __shfl_sync(0xffffffffu, lane_divisor.reciprocal, row)};
+    // The 128-byte swizzle TMA would have applied: 16-byte chunk c of row r sits at c ^ (r % 8).
+    const int byte = row * 128 + (((lane / 4) ^ (row % 8)) * 16) + (lane % 4) * 4;
+    *reinterpret_cast<uint32_t*>(tile + byte) = quantize::quantize4(values[row].x, values[row].y, divisor);
+  }
+}
 
 // Calls f(std::integral_constant<int, I>{}) for the I in [0, kCount) that equals `index`: a run-time value
 // becomes a compile-time one, at the cost of one copy of f per possible value.
@@ -159,7 +199,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     ptx::prefetch_tensormap(&tmap_b);
     ptx::prefetch_tensormap(&tmap_out);
     for (int s = 0; s < kNumStages; ++s) {
-      ptx::mbarrier_init(smem.full(s), 1 + 32);  // the TMA thread + the 32 scale-gathering lanes
+      // The TMA thread + the 32 scale-gathering lanes (+ the 32 lanes of the quantizer warp that owns it).
+      ptx::mbarrier_init(smem.full(s), 1 + 32 + (Config::kQuantizeInput ? 32 : 0));
+      if constexpr (Config::kQuantizeInput) ptx::mbarrier_init(smem.raw(s), 1);
       // Every math warp of every CTA whose B slice lands here releases the stage.
       ptx::mbarrier_init(smem.empty(s),
                          Config::kNumMathWarpgroups * 4 * Config::kReleasesPerMathWarp * kMulticast);
@@ -204,11 +246,20 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
             // With multicast this waits for the consumers of every CTA the B slice is sent to.
             ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
-            // The full tile is expected: this CTA's A plus every CTA's slice of B.
-            ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
-                                           params.a_box_rows * BLOCK_K + Config::kTileBBytes);
-            ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
-                                              kb * BLOCK_K, coord.m_block * BLOCK_M);
+            if constexpr (Config::kQuantizeInput) {
+              // The bf16 input goes to the quantizer (`raw`); the fp8 tile it writes completes `full`
+              // through the quantizer's arrivals, so TMA brings only the weight there.
+              ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage), Config::kTileBBytes);
+              ptx::mbarrier_arrive_expect_tx(smem.raw(pipe.stage), params.a_box_rows * BLOCK_K * 2);
+              ptx::cp_async_bulk_tensor_2d_load(smem.raw_a(pipe.stage), &tmap_a, smem.raw(pipe.stage),
+                                                kb * BLOCK_K, coord.m_block * BLOCK_M);
+            } else {
+              // The full tile is expected: this CTA's A plus every CTA's slice of B.
+              ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
+                                             params.a_box_rows * BLOCK_K + Config::kTileBBytes);
+              ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
+                                                kb * BLOCK_K, coord.m_block * BLOCK_M);
+            }
             uint8_t* slice = smem.tile_b(pipe.stage) + multicast_rank * kSliceRows * BLOCK_K;
             const int slice_row = coord.n_block * BLOCK_N + multicast_rank * kSliceRows;
             if constexpr (kMulticast > 1)
@@ -233,8 +284,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         const int n0 = coord.n_block * BLOCK_N;
         for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
           ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
-          // Rows past M read nothing and get scale 0: their A rows are TMA zero fill anyway.
-          for (int i = lane; i < BLOCK_M; i += 32) {
+          // Rows past M read nothing and get scale 0: their A rows are TMA zero fill anyway. (A quantized
+          // in the kernel brings its own scales.)
+          for (int i = lane; i < (Config::kQuantizeInput ? 0 : BLOCK_M); i += 32) {
             const int row = m0 + i;
             const bool valid = row < params.m;
             const float* src =
@@ -253,6 +305,29 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
           }
           ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
+        }
+      }
+    }
+  } else if (Config::kQuantizeInput && warpgroup == Config::kQuantizerWarpgroup) {
+    // ------------------------------------------------------------------ quantizer warpgroup
+    // Each warp owns every fourth K block and casts all of its rows (cast_input_stage), so four stages are
+    // cast at once.
+    if constexpr (Config::kQuantizeInput) {
+      ptx::setmaxnreg_dec<Config::kQuantizerRegisters>();
+      const int quantizer_warp = (threadIdx.x % 128) / 32;
+      PipelineState<kNumStages> pipe;
+      int k_block_index = 0;
+      for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
+        const TileCoord coord = scheduler.coord(unit, cta_rank);
+        for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
+          if (k_block_index++ % 4 != quantizer_warp) continue;
+          ptx::mbarrier_wait(smem.raw(pipe.stage), pipe.phase);
+          cast_input_stage<BLOCK_M>(smem.raw_a(pipe.stage), smem.tile_a(pipe.stage), smem.scale_a(pipe.stage),
+                                    lane);
+          // wgmma reads the tile through the async proxy; the stage's `full` completes with this warp's
+          // arrivals (and TMA's weight bytes).
+          ptx::fence_proxy_async_shared_cta();
+          ptx::mbarrier_arrive(smem.full(pipe.stage));
         }
       }
     }

@@ -23,10 +23,24 @@ constexpr int kSharedMemoryBudget = 232448;  // sm_90 opt-in maximum per block (
 // rows) and the tokens are wgmma's narrow N side (8..64). For a handful of tokens a normal tile would
 // leave most of the 64-row side empty; swapped, every row of the instruction carries weight. The
 // accumulators then hold out^T, which the epilogue transposes on its way through shared memory.
+//
+// kQuantizeInput_ (swapAB tiles of up to kMaxQuantizeInputRows tokens): the input arrives as bf16. TMA brings
+// each stage's BLOCK_M x 128 bf16 into a staging buffer, and a quantizer warpgroup casts it into the fp8 tile
+// and its per-token scales in shared memory, with the arithmetic of per_token_cast_to_fp8 (bitwise the same
+// operands as the quantizer then the fp8 kernel). At small M this replaces a quantizer launch, its HBM round
+// trip and its latency (bench/NOTES.md #34).
+//
+// One quantizer warp casts a whole stage with a lane per 4 values of every row (the kernel's
+// cast_input_stage), so a tile holds at most one row per lane.
+constexpr int kMaxQuantizeInputRows = 32;
+
 template <int BLOCK_M_, int BLOCK_N_, int kMulticast_, bool kSwapAB_, WeightScaleKind kWeightScale_,
-          typename OutT_>
+          typename OutT_, bool kQuantizeInput_ = false>
 struct GemmConfig {
   using OutT = OutT_;
+  static constexpr bool kQuantizeInput = kQuantizeInput_;
+  static_assert(!kQuantizeInput || (kSwapAB_ && BLOCK_M_ <= kMaxQuantizeInputRows),
+                "in-kernel input quantization is for the swapAB tiles of up to kMaxQuantizeInputRows tokens");
   static constexpr int BLOCK_M = BLOCK_M_;
   static constexpr int BLOCK_N = BLOCK_N_;
   static constexpr int kMulticast = kMulticast_;
@@ -60,7 +74,12 @@ struct GemmConfig {
   static constexpr int kOutStripCols = kOutStripBytes / static_cast<int>(sizeof(OutT));
 
   static constexpr int kNumMathWarpgroups = MMA_M / 64;
-  static constexpr int kNumThreads = 128 * (1 + kNumMathWarpgroups);  // producer warpgroup first
+  // kQuantizeInput: a warpgroup that quantizes the bf16 input, after the math warpgroups; each warp casts
+  // every fourth stage (one warp per SM sub-partition).
+  static constexpr int kQuantizerWarpgroup = 1 + kNumMathWarpgroups;
+  static constexpr int kNumQuantizerThreads = kQuantizeInput ? 128 : 0;
+  static constexpr int kNumThreads =
+      128 * (1 + kNumMathWarpgroups) + kNumQuantizerThreads;  // producer warpgroup first
   // A tile spanning no 128-column boundary of the weight uses one scale for all its columns.
   static constexpr bool kUniformWeightScale =
       kWeightScale == WeightScaleKind::kPerBlock && 128 % BLOCK_N == 0;
@@ -94,7 +113,11 @@ struct GemmConfig {
   static constexpr int kTileABytes = BLOCK_M * BLOCK_K;  // fp8: one byte per element
   static constexpr int kTileBBytes = BLOCK_N * BLOCK_K;
   static constexpr int kScaleBytes = (BLOCK_M + BLOCK_N) * 4;
-  static constexpr int kStageBytes = kTileABytes + kTileBBytes + kScaleBytes;
+  // The bf16 input tile before quantization (kQuantizeInput): rows of 256 bytes, unswizzled.
+  static constexpr int kRawABytes = kQuantizeInput ? BLOCK_M * BLOCK_K * 2 : 0;
+  static constexpr int kStageBytes = kTileABytes + kTileBBytes + kScaleBytes + kRawABytes;
+  // Barriers per stage: full and empty, and with kQuantizeInput `raw` (the bf16 tile has landed).
+  static constexpr int kBarrierBytesPerStage = kQuantizeInput ? 24 : 16;
   // After the stages' barriers, split-K's: `ready` per (rank, math warpgroup), `consumed` per warpgroup.
   static constexpr int kSplitKBarrierBytes = 8 * (kMaxSplitK * 2 + 2);
 #ifdef BLOCKGEMM_MAX_STAGES  // tuning experiments only (bench/NOTES.md): caps the pipeline depth
@@ -104,10 +127,12 @@ struct GemmConfig {
   static constexpr int kMaxStages = 8;
 #endif
   static constexpr int kStagesThatFit =
-      (kSharedMemoryBudget - kOutBytes - 16 * kMaxStages - kSplitKBarrierBytes) / kStageBytes;
+      (kSharedMemoryBudget - kOutBytes - kBarrierBytesPerStage * kMaxStages - kSplitKBarrierBytes) /
+      kStageBytes;
   static constexpr int kNumStages = kStagesThatFit < kMaxStages ? kStagesThatFit : kMaxStages;
   static_assert(kNumStages >= 2, "tile too large for a double-buffered pipeline");
-  static_assert(kTileABytes % 1024 == 0 && kTileBBytes % 1024 == 0 && kOutBytes % 1024 == 0,
+  static_assert(kTileABytes % 1024 == 0 && kTileBBytes % 1024 == 0 && kOutBytes % 1024 == 0 &&
+                    kRawABytes % 1024 == 0,
                 "tiles keep 1024-byte alignment");
 
   // Arrivals each math warp makes on a stage's `empty` barrier: every thread releases the stage for its
@@ -116,7 +141,7 @@ struct GemmConfig {
   static constexpr int kReleasesPerMathWarp = 32;
 
   static constexpr int kSmemBytes =
-      kOutBytes + kNumStages * kStageBytes + 16 * kNumStages + kSplitKBarrierBytes;
+      kOutBytes + kNumStages * (kStageBytes + kBarrierBytesPerStage) + kSplitKBarrierBytes;
   static_assert(kSmemBytes <= kSharedMemoryBudget, "the carve-up must fit the opt-in shared memory");
 
   // Register split (setmaxnreg): the producer needs few, the math warpgroups hold two accumulator sets.
@@ -125,6 +150,12 @@ struct GemmConfig {
   // wide (144..192) tiles spilled, its scale-gather loops unrolled; 224 still holds two 96-float sets.
   static constexpr uint32_t kProducerRegisters = 56;
   static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 2 ? 224 : 240;
+  // A quantizer lane holds all BLOCK_M rows' values (2 registers each) and their steps in flight at once.
+  static constexpr uint32_t kQuantizerRegisters = 160;
+  static_assert(128 * (kProducerRegisters + kMathRegisters * kNumMathWarpgroups +
+                       (kQuantizeInput ? kQuantizerRegisters : 0)) <=
+                    65536,
+                "setmaxnreg budgets must fit the register file");
 };
 
 // Run-time arguments of one GEMM launch (the tensor maps travel separately as __grid_constant__).

@@ -28,6 +28,9 @@ struct Fp8GemmArgs {
   void* out;  // (M, N) out_dtype
   int64_t out_row_stride;
   DType out_dtype;
+  // The kernel quantizes the bf16 input itself (swapAB plans only): a is the bf16 input, a_row_stride in
+  // elements, and scale_a is unused. Set by the API instead of running per_token_cast_to_fp8 first.
+  bool quantize_input_in_kernel;
 };
 
 // Launches the kernel the plan names on `stream`. Throws blockgemm::Error on a CUDA failure.

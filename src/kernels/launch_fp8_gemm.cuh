@@ -170,10 +170,18 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
     grid = std::min(grid, setup.max_clusters[cluster_size] * cluster_size);
   grid = std::max(grid, cluster_size);
 
-  const int a_box_rows = std::min(Config::BLOCK_M, (args.m + 7) / 8 * 8);
+  // A bf16 input the kernel quantizes lands unswizzled in a staging buffer (256-byte rows), always a whole
+  // tile of rows (TMA zero-fills those past M): the quantizer warps cast a compile-time row count,
+  // straight-line code. An fp8 input goes straight into the wgmma tile, 128-byte swizzled, in boxes of the
+  // rows M needs.
+  const int a_box_rows =
+      Config::kQuantizeInput ? Config::BLOCK_M : std::min(Config::BLOCK_M, (args.m + 7) / 8 * 8);
   const CUtensorMap tmap_a =
-      make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k, args.a_row_stride, a_box_rows,
-                         Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
+      Config::kQuantizeInput
+          ? make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, args.m, args.k,
+                               args.a_row_stride * 2, a_box_rows, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_NONE)
+          : make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k, args.a_row_stride,
+                               a_box_rows, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
   // Each CTA of a cluster loads (and multicasts) its slice of the weight tile.
   const CUtensorMap tmap_b =
       make_tensor_map_2d(args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.n, args.k, args.b_row_stride,
@@ -200,14 +208,33 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   if (status != cudaSuccess) throw_cuda("fp8_gemm_1d2d launch", status);
 }
 
-template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast, bool kSwapAB>
-void launch_for_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
+template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast, bool kSwapAB, bool kQuantizeInput>
+void launch_for_scales(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   if (args.per_row_weight_scale)
-    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerRow, OutT>>(
+    launch_config<
+        GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerRow, OutT, kQuantizeInput>>(
         plan, args, stream);
   else
-    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerBlock, OutT>>(
+    launch_config<
+        GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerBlock, OutT, kQuantizeInput>>(
         plan, args, stream);
+}
+
+static_assert(heuristics::kMaxTokensQuantizedInKernel <= kMaxQuantizeInputRows,
+              "the heuristics may ask only for compiled quantizer kernels");
+
+template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast, bool kSwapAB>
+void launch_for_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
+  if constexpr (kSwapAB && BLOCK_M <= kMaxQuantizeInputRows) {
+    if (args.quantize_input_in_kernel)
+      return launch_for_scales<OutT, BLOCK_M, BLOCK_N, kMulticast, kSwapAB, true>(plan, args, stream);
+  } else {
+    if (args.quantize_input_in_kernel)
+      throw Error(Error::Kind::kInvalidArgument, "only swapAB tiles of up to " +
+                                                     std::to_string(kMaxQuantizeInputRows) +
+                                                     " tokens quantize their input in the kernel");
+  }
+  launch_for_scales<OutT, BLOCK_M, BLOCK_N, kMulticast, kSwapAB, false>(plan, args, stream);
 }
 
 // Instantiates one kernel family per entry of heuristics::kTileShapes and runs the one the plan names.

@@ -273,4 +273,20 @@ __device__ __forceinline__ void bar_sync(uint32_t id, uint32_t num_threads) {
   asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(num_threads) : "memory");
 }
 
+// ---- arithmetic -----------------------------------------------------------------------------------
+
+// Lane-wise unsigned max of two pairs of 16-bit integers (one instruction on sm_90).
+__device__ __forceinline__ uint32_t max_u16x2(uint32_t a, uint32_t b) {
+  uint32_t d;
+  asm("max.u16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+
+// The hardware's reciprocal estimate (MUFU.RCP, within an ulp or so; subnormals flush to zero).
+__device__ __forceinline__ float rcp_approx_ftz_f32(float x) {
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 }  // namespace blockgemm::ptx

@@ -12,13 +12,14 @@
 #include "api/argument_check.h"
 #include "blockgemm/quantize.h"
 #include "ptx/ptx.cuh"
+#include "quantize/fp8_cast.cuh"
 
 namespace blockgemm {
 namespace {
 
-constexpr int kGroupSize = 128;      // quantization granularity, as in the reference (kGroupK)
-constexpr float kFp8Max = 448.f;     // largest finite e4m3 value
-constexpr float kAmaxFloor = 1e-4f;  // keeps the scale of an all-zero group finite and non-zero
+using namespace quantize;  // the cast arithmetic (quantize/fp8_cast.cuh)
+
+constexpr int kGroupSize = 128;  // quantization granularity, as in the reference (kGroupK)
 // One 16-byte load holds 8 bf16: the widest access a thread can issue, and the row-stride and alignment
 // requirements on x guarantee that every 8-column chunk starts on a 16-byte boundary.
 constexpr int kElementsPerChunk = 8;
@@ -53,79 +54,6 @@ struct CastArgs {
   int64_t rows, cols;
   int64_t row_groups, col_groups;  // shape of scales
 };
-
-// The reference's amax rule. A NaN operand wins whichever side it is on (NaN > amax and amax > NaN are both
-// false, and a NaN amax is kept), so combining partial maxima in any tree order gives NaN exactly when the
-// sequential loop does, and the same value otherwise (max of non-NaN values is order-independent).
-// fmaxf would drop the NaN instead.
-__device__ __forceinline__ float nan_propagating_max(float amax, float a) {
-  return (isnan(a) || a > amax) ? a : amax;
-}
-
-// max(amax, 1e-4) / 448 with IEEE division; a NaN amax stays NaN because NaN < floor is false.
-__device__ __forceinline__ float scale_from_amax(float amax) {
-  if (amax < kAmaxFloor) amax = kAmaxFloor;
-  return __fdiv_rn(amax, kFp8Max);
-}
-
-// bf16 -> fp32 is exact: the bf16 bits are the high half of the fp32 bits.
-__device__ __forceinline__ float bf16_low(uint32_t word) {
-  return __uint_as_float(word << 16);
-}
-__device__ __forceinline__ float bf16_high(uint32_t word) {
-  return __uint_as_float(word & 0xFFFF0000u);
-}
-
-__device__ __forceinline__ float chunk_amax(const uint4 chunk, float amax) {
-  const uint32_t words[4] = {chunk.x, chunk.y, chunk.z, chunk.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    amax = nan_propagating_max(amax, fabsf(bf16_low(words[i])));
-    amax = nan_propagating_max(amax, fabsf(bf16_high(words[i])));
-  }
-  return amax;
-}
-
-// x / scale as seen through the fp8 conversion. IEEE division (__fdiv_rn) costs about ten instructions per
-// element, a large share of the issue slots of a kernel that moves 3 bytes per element; with the correctly
-// rounded reciprocal r of the group's scale, one Markstein correction step q + (x - q * scale) * r costs
-// three. Its fp32 result equals RN(x / scale) except when x is within a few binades of FLT_MIN, where the
-// quotient is below 2^-100 and fp8 rounds both to a zero of x's sign: the fp8 bytes are equal for every
-// finite bf16 x with |x| <= amax and every finite scale the amax rule can produce (checked exhaustively,
-// 1.28e9 pairs, against reference::float_to_fp8_e4m3). The residual is formed as q * scale - x and negated
-// through -r so that x = -0 keeps its sign (+0 + -0 would round to +0). Inf and NaN scales take __fdiv_rn:
-// the residual of an Inf scale would be 0 * Inf = NaN where x / Inf is 0.
-struct Divisor {
-  float scale, reciprocal;
-  bool finite;
-};
-
-__device__ __forceinline__ Divisor make_divisor(float scale) {
-  return {scale, __frcp_rn(scale), static_cast<bool>(isfinite(scale))};
-}
-
-__device__ __forceinline__ float divide(float x, const Divisor& d) {
-  if (!d.finite) return __fdiv_rn(x, d.scale);
-  const float q = __fmul_rn(x, d.reciprocal);
-  const float negative_residual = __fmaf_rn(q, d.scale, -x);
-  return __fmaf_rn(negative_residual, -d.reciprocal, q);
-}
-
-// Two words of bf16 (4 elements) -> 4 fp8 bytes, element 0 in the lowest byte (memory order).
-// __nv_cvt_float2_to_fp8x2 issues the same cvt.rn.satfinite.e4m3x2.f32 as __nv_cvt_float_to_fp8 does for
-// one value, converting both halves at once.
-__device__ __forceinline__ uint32_t quantize4(uint32_t word0, uint32_t word1, const Divisor& d) {
-  const float2 pair0 = make_float2(divide(bf16_low(word0), d), divide(bf16_high(word0), d));
-  const float2 pair1 = make_float2(divide(bf16_low(word1), d), divide(bf16_high(word1), d));
-  const uint32_t fp8_01 = __nv_cvt_float2_to_fp8x2(pair0, __NV_SATFINITE, __NV_E4M3);
-  const uint32_t fp8_23 = __nv_cvt_float2_to_fp8x2(pair1, __NV_SATFINITE, __NV_E4M3);
-  return fp8_01 | (fp8_23 << 16);
-}
-
-__device__ __forceinline__ uint2 quantize_chunk(const uint4 chunk, float scale) {
-  const Divisor d = make_divisor(scale);
-  return make_uint2(quantize4(chunk.x, chunk.y, d), quantize4(chunk.z, chunk.w, d));
-}
 
 __device__ __forceinline__ uint4 load_chunk(const uint16_t* x) {
   return __ldg(reinterpret_cast<const uint4*>(x));
@@ -175,20 +103,21 @@ __global__ void __launch_bounds__(kThreadsPerBlock) per_token_cast_kernel(const 
       }
     }
 
-    // Shuffle xor offsets below 16 stay inside a half-warp: each half reduces its own group.
-    float amax[kTokenSteps];
+    // Shuffle xor offsets below 16 stay inside a half-warp: each half reduces its own group. Maxima of bf16
+    // magnitude patterns (quantize::abs_max_bits) combine with integer max in any order.
+    uint32_t amax[kTokenSteps];
 #pragma unroll
-    for (int s = 0; s < kTokenSteps; ++s) amax[s] = chunk_amax(chunks[s], 0.f);
+    for (int s = 0; s < kTokenSteps; ++s) amax[s] = abs_max_bits(chunks[s]);
 #pragma unroll
     for (int offset = kLanesPerGroup / 2; offset > 0; offset /= 2) {
 #pragma unroll
       for (int s = 0; s < kTokenSteps; ++s)
-        amax[s] = nan_propagating_max(amax[s], __shfl_xor_sync(kFullWarp, amax[s], offset));
+        amax[s] = max(amax[s], __shfl_xor_sync(kFullWarp, amax[s], offset));
     }
 
 #pragma unroll
     for (int s = 0; s < kTokenSteps; ++s) {
-      const float scale = scale_from_amax(amax[s]);
+      const float scale = scale_from_amax(bf16_bits_to_float(amax[s]));
       if (has_group[s] && chunk_in_group == 0)
         args.scales[rows_of_step[s] * args.scale_row_stride + groups_of_step[s] * args.scale_col_stride] =
             scale;
@@ -205,7 +134,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock) per_block_cast_kernel(const 
   // Every CTA of this grid is already resident when the trigger completes, so the GEMM's persistent CTAs
   // cannot take the SMs this grid still needs.
   ptx::griddepcontrol_launch_dependents();
-  __shared__ float warp_amax[kWarpsPerBlock];
+  __shared__ uint32_t warp_amax[kWarpsPerBlock];
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int warp = static_cast<int>(threadIdx.x / 32);
   const int chunk_in_group = static_cast<int>(threadIdx.x % kLanesPerGroup);
@@ -228,18 +157,16 @@ __global__ void __launch_bounds__(kThreadsPerBlock) per_block_cast_kernel(const 
       chunks[p] = (col_inside && row < args.rows) ? load_chunk(args.x + row * args.x_row_stride + col)
                                                   : make_uint4(0, 0, 0, 0);
     }
-    float amax = 0.f;
+    uint32_t amax = 0;  // bf16 magnitude patterns (quantize::abs_max_bits)
 #pragma unroll
-    for (int p = 0; p < kBlockPasses; ++p) amax = chunk_amax(chunks[p], amax);
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2)
-      amax = nan_propagating_max(amax, __shfl_xor_sync(kFullWarp, amax, offset));
+    for (int p = 0; p < kBlockPasses; ++p) amax = max(amax, abs_max_bits(chunks[p]));
+    amax = __reduce_max_sync(kFullWarp, amax);
     if (lane == 0) warp_amax[warp] = amax;
     __syncthreads();
     amax = warp_amax[0];
 #pragma unroll
-    for (int w = 1; w < kWarpsPerBlock; ++w) amax = nan_propagating_max(amax, warp_amax[w]);
-    const float scale = scale_from_amax(amax);
+    for (int w = 1; w < kWarpsPerBlock; ++w) amax = max(amax, warp_amax[w]);
+    const float scale = scale_from_amax(bf16_bits_to_float(amax));
     if (threadIdx.x == 0)
       args.scales[block_row * args.scale_row_stride + block_col * args.scale_col_stride] = scale;
 

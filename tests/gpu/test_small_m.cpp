@@ -1,12 +1,16 @@
 // GPU tests for small M: the swapAB kernels and split-K, every M from 1 to 64 against the CPU reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "api/validate.h"
+#include "blockgemm/quantize.h"
 #include "gpu_test_util.h"
 #include "heuristics/heuristics.h"
 #include "kernels/launch.h"
@@ -161,6 +165,99 @@ TEST(SwapSplitK, RepeatedRunsAreBitwiseEqual) {
     }
   }
 }
+
+// A bf16 input quantized inside the swapAB kernel (what the API runs for a few bf16 tokens) must give
+// bitwise the output of per_token_cast_to_fp8 followed by the fp8 kernel with the same plan: the cast's
+// arithmetic is shared, so the operands and everything after them are the same. Every swapAB tile of up to
+// 32 tokens, with and without split-K, both weight-scale kinds, M from 1 to the tile's rows (rows past M
+// inside the TMA box, and TMA boxes narrower than the tile); 2 clusters, so that each runs several tiles and
+// the quantizer warps' turns span tiles. Some input rows are all zero (the 1e-4 amax floor) and one group is
+// far larger than the rest.
+class InKernelInputQuantization : public ::testing::TestWithParam<std::tuple<int, int, bool, int>> {};
+
+TEST_P(InKernelInputQuantization, BitwiseEqualsQuantizerThenFp8Kernel) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const auto [tile_index, k_splits, per_row, m] = GetParam();
+  const heuristics::TileShape tile = heuristics::kTileShapes[tile_index];
+  ProblemSpec spec{m, tile.block_n * 3 + 16, 128 * 11};
+  spec.per_row_weight_scale = per_row;
+  spec.out_dtype = k_splits > 1 ? DType::kFloat32 : DType::kBFloat16;
+  spec.seed = 700 + tile_index * 10 + k_splits;
+  Problem p;  // its fp8 weight and scales; the input is the bf16 one below
+  make_problem(spec, p);
+  const int64_t n = spec.n, k = spec.k, kg = k / 128;
+
+  std::mt19937_64 rng(spec.seed);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  std::vector<float> a(static_cast<std::size_t>(m * k));
+  std::vector<uint16_t> a_bits(a.size());
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < k; ++c) {
+      const float x = r % 5 == 3 ? 0.f : (r == 0 && c / 128 == 2 ? 3000.f : 1.f) * dist(rng);
+      a_bits[r * k + c] = reference::float_to_bf16(x);
+      a[r * k + c] = reference::bf16_to_float(a_bits[r * k + c]);
+    }
+  DeviceBuffer a_dev(a_bits.size() * 2), a_q_dev(a.size()), a_scale_dev(static_cast<std::size_t>(m * kg) * 4);
+  a_dev.upload(a_bits.data(), a_bits.size() * 2);
+  const TensorView input = TensorView::matrix(a_dev.get(), DType::kBFloat16, m, k, 0);
+  const TensorView input_q = TensorView::matrix(a_q_dev.get(), DType::kFloat8E4M3, m, k, 0);
+  const TensorView input_scale = TensorView::matrix(a_scale_dev.get(), DType::kFloat32, m, kg, 0);
+
+  heuristics::GemmPlan plan = heuristics::make_plan(tile, k_splits, m, n, k, heuristics::DeviceModel{});
+  plan.grid = 2 * k_splits;
+  std::vector<uint8_t> in_kernel(p.out_dev.bytes()), separate(p.out_dev.bytes());
+
+  poison_out(p);
+  kernels::Fp8GemmArgs args =
+      api::validate_gemm_args(input, p.weight, std::nullopt, p.weight_scale, p.out, std::nullopt);
+  ASSERT_TRUE(args.quantize_input);
+  args.quantize_input = false;
+  args.quantize_input_in_kernel = true;
+  kernels::launch_fp8_gemm(plan, args, nullptr);
+  check_cuda(cudaDeviceSynchronize(), "gemm quantizing its input");
+  p.out_dev.download(in_kernel.data(), in_kernel.size());
+  const std::vector<double> got = download_out(p);
+  EXPECT_EQ(std::count_if(got.begin(), got.end(), [](double x) { return std::isnan(x); }), 0)
+      << plan.describe();
+
+  poison_out(p);
+  per_token_cast_to_fp8(input, input_q, input_scale);
+  kernels::Fp8GemmArgs fp8_args =
+      api::validate_gemm_args(input_q, p.weight, input_scale, p.weight_scale, p.out, std::nullopt);
+  kernels::launch_fp8_gemm(plan, fp8_args, nullptr);
+  check_cuda(cudaDeviceSynchronize(), "quantizer then fp8 gemm");
+  p.out_dev.download(separate.data(), separate.size());
+  EXPECT_EQ(std::memcmp(in_kernel.data(), separate.data(), separate.size()), 0) << plan.describe();
+
+  // And against the CPU: the reference quantizer, then the block-scaled product in double.
+  const reference::Quantized a_q = reference::per_token_cast_to_fp8(a.data(), m, k);
+  std::vector<double> ref(static_cast<std::size_t>(m * n));
+  reference::blockscale_gemm(a_q.values.data(), a_q.scales.data(), p.b.values.data(), p.b.scales.data(),
+                             per_row, m, n, k, ref.data(), 0, m);
+  EXPECT_LT(reference::calc_diff(got.data(), ref.data(), m * n), kMaxDiff) << plan.describe();
+  EXPECT_LE(max_scaled_error(got.data(), ref.data(), m * n), kMaxScaledError) << plan.describe();
+}
+
+std::vector<std::tuple<int, int, bool, int>> in_kernel_quantization_cases() {
+  std::vector<std::tuple<int, int, bool, int>> cases;
+  for (int tile : swap_tile_indices())
+    for (int splits : {1, 3, 5})
+      for (bool per_row : {false, true})
+        for (int m : {1, 2, 5, 8, 9, 13, 16, 17, 24, 29, 32})
+          if (m <= heuristics::kTileShapes[tile].block_m && heuristics::kTileShapes[tile].block_m <= 32)
+            cases.emplace_back(tile, splits, per_row, m);
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Compiled, InKernelInputQuantization,
+                         ::testing::ValuesIn(in_kernel_quantization_cases()), [](const auto& info) {
+                           const heuristics::TileShape tile =
+                               heuristics::kTileShapes[std::get<0>(info.param)];
+                           return "T" + std::to_string(tile.block_m) + "x" + std::to_string(tile.block_n) +
+                                  "_S" + std::to_string(std::get<1>(info.param)) + "_" +
+                                  (std::get<2>(info.param) ? "PerRow" : "PerBlock") + "_M" +
+                                  std::to_string(std::get<3>(info.param));
+                         });
 
 }  // namespace
 }  // namespace blockgemm::testing
