@@ -68,8 +68,8 @@ struct SharedStorage {
   __device__ explicit SharedStorage(uint8_t* raw) : base(raw) {}
   static constexpr int kTileAOffset = Config::kOutBytes;
   static constexpr int kTileBOffset = kTileAOffset + Config::kNumStages * Config::kTileABytes;
-  static constexpr int kRawAOffset = kTileBOffset + Config::kNumStages * Config::kTileBBytes;
-  static constexpr int kScaleAOffset = kRawAOffset + Config::kNumStages * Config::kRawABytes;
+  static constexpr int kInputBf16Offset = kTileBOffset + Config::kNumStages * Config::kTileBBytes;
+  static constexpr int kScaleAOffset = kInputBf16Offset + Config::kNumStages * Config::kInputBf16Bytes;
   static constexpr int kScaleBOffset = kScaleAOffset + Config::kNumStages * Config::BLOCK_M * 4;
   static constexpr int kBarrierOffset = kScaleBOffset + Config::kNumStages * Config::BLOCK_N * 4;
 
@@ -77,14 +77,17 @@ struct SharedStorage {
   __device__ uint8_t* tile_a(int stage) const { return base + kTileAOffset + stage * Config::kTileABytes; }
   __device__ uint8_t* tile_b(int stage) const { return base + kTileBOffset + stage * Config::kTileBBytes; }
   // kQuantizeInput: the stage's bf16 input tile, row r at r * 256 bytes.
-  __device__ uint8_t* raw_a(int stage) const { return base + kRawAOffset + stage * Config::kRawABytes; }
+  __device__ uint8_t* input_bf16(int stage) const {
+    return base + kInputBf16Offset + stage * Config::kInputBf16Bytes;
+  }
   __device__ float* scale_a(int stage) const {
     return reinterpret_cast<float*>(base + kScaleAOffset) + stage * Config::BLOCK_M;
   }
   __device__ float* scale_b(int stage) const {
     return reinterpret_cast<float*>(base + kScaleBOffset) + stage * Config::BLOCK_N;
   }
-  // full: producer -> math, the stage's tiles and scales have landed.
+  // full: producer (and with kQuantizeInput the quantizer warps) -> math, the stage's tiles and scales are
+  // in place.
   __device__ uint64_t* full(int stage) const {
     return reinterpret_cast<uint64_t*>(base + kBarrierOffset) + stage;
   }
@@ -99,7 +102,7 @@ struct SharedStorage {
     return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + group);
   }
   // kQuantizeInput: TMA -> quantizer warps, the stage's bf16 input tile has landed.
-  __device__ uint64_t* raw(int stage) const {
+  __device__ uint64_t* input_landed(int stage) const {
     return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + 2 + stage);
   }
 };
@@ -112,14 +115,15 @@ struct SharedStorage {
 // sub-partition has nothing else to hide its latency behind, and its issue slots are the budget
 // (bench/NOTES.md #34).
 template <int kRows>
-__device__ __forceinline__ void cast_input_stage(const uint8_t* raw, uint8_t* tile, float* scales, int lane) {
+__device__ __forceinline__ void cast_input_stage(const uint8_t* input_bf16, uint8_t* tile, float* scales,
+                                                 int lane) {
   static_assert(kRows <= kMaxQuantizeInputRows && kMaxQuantizeInputRows <= 32,
                 "lane r computes the scale of row r");
   uint2 values[kRows];
   uint32_t lane_amax = 0;  // amax (bf16 magnitude pattern) of the row of this lane's index
 #pragma unroll
   for (int row = 0; row < kRows; ++row) {
-    values[row] = *reinterpret_cast<const uint2*>(raw + row * 256 + lane * 8);
+    values[row] = *reinterpret_cast<const uint2*>(input_bf16 + row * 256 + lane * 8);
     const uint32_t amax = __reduce_max_sync(0xffffffffu, quantize::abs_max_bits(values[row]));
     if (lane == row) lane_amax = amax;
   }
@@ -201,7 +205,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     for (int s = 0; s < kNumStages; ++s) {
       // The TMA thread + the 32 scale-gathering lanes (+ the 32 lanes of the quantizer warp that owns it).
       ptx::mbarrier_init(smem.full(s), 1 + 32 + (Config::kQuantizeInput ? 32 : 0));
-      if constexpr (Config::kQuantizeInput) ptx::mbarrier_init(smem.raw(s), 1);
+      if constexpr (Config::kQuantizeInput) ptx::mbarrier_init(smem.input_landed(s), 1);
       // Every math warp of every CTA whose B slice lands here releases the stage.
       ptx::mbarrier_init(smem.empty(s),
                          Config::kNumMathWarpgroups * 4 * Config::kReleasesPerMathWarp * kMulticast);
@@ -247,12 +251,13 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             // With multicast this waits for the consumers of every CTA the B slice is sent to.
             ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
             if constexpr (Config::kQuantizeInput) {
-              // The bf16 input goes to the quantizer (`raw`); the fp8 tile it writes completes `full`
-              // through the quantizer's arrivals, so TMA brings only the weight there.
+              // The bf16 input goes to the quantizer (`input_landed`); the fp8 tile it writes completes
+              // `full` through the quantizer's arrivals, so TMA brings only the weight there.
               ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage), Config::kTileBBytes);
-              ptx::mbarrier_arrive_expect_tx(smem.raw(pipe.stage), params.a_box_rows * BLOCK_K * 2);
-              ptx::cp_async_bulk_tensor_2d_load(smem.raw_a(pipe.stage), &tmap_a, smem.raw(pipe.stage),
-                                                kb * BLOCK_K, coord.m_block * BLOCK_M);
+              ptx::mbarrier_arrive_expect_tx(smem.input_landed(pipe.stage), params.a_box_rows * BLOCK_K * 2);
+              ptx::cp_async_bulk_tensor_2d_load(smem.input_bf16(pipe.stage), &tmap_a,
+                                                smem.input_landed(pipe.stage), kb * BLOCK_K,
+                                                coord.m_block * BLOCK_M);
             } else {
               // The full tile is expected: this CTA's A plus every CTA's slice of B.
               ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
@@ -320,10 +325,10 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
         const TileCoord coord = scheduler.coord(unit, cta_rank);
         for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
-          if (k_block_index++ % 4 != quantizer_warp) continue;
-          ptx::mbarrier_wait(smem.raw(pipe.stage), pipe.phase);
-          cast_input_stage<BLOCK_M>(smem.raw_a(pipe.stage), smem.tile_a(pipe.stage), smem.scale_a(pipe.stage),
-                                    lane);
+          if (k_block_index++ % Config::kNumQuantizerWarps != quantizer_warp) continue;
+          ptx::mbarrier_wait(smem.input_landed(pipe.stage), pipe.phase);
+          cast_input_stage<BLOCK_M>(smem.input_bf16(pipe.stage), smem.tile_a(pipe.stage),
+                                    smem.scale_a(pipe.stage), lane);
           // wgmma reads the tile through the async proxy; the stage's `full` completes with this warp's
           // arrivals (and TMA's weight bytes).
           ptx::fence_proxy_async_shared_cta();

@@ -50,6 +50,8 @@ struct GemmConfig {
   // Each CTA's slice of B must be whole 8-row swizzle atoms (1024 bytes) to land where wgmma expects it.
   static_assert((BLOCK_N / kMulticast) % 8 == 0, "multicast slice of B must be whole swizzle atoms");
   static constexpr int BLOCK_K = 128;  // one scale group: promotion happens once per K block
+  static_assert(!kQuantizeInput || BLOCK_K == 128,
+                "the quantizer casts one 128-wide group (a 256-byte bf16 row) per token and stage");
   static constexpr WeightScaleKind kWeightScale = kWeightScale_;
 
   // The wgmma view: MMA_M rows (64 per math warpgroup) by MMA_N columns.
@@ -75,9 +77,10 @@ struct GemmConfig {
 
   static constexpr int kNumMathWarpgroups = MMA_M / 64;
   // kQuantizeInput: a warpgroup that quantizes the bf16 input, after the math warpgroups; each warp casts
-  // every fourth stage (one warp per SM sub-partition).
+  // every fourth K block (one warp per SM sub-partition).
   static constexpr int kQuantizerWarpgroup = 1 + kNumMathWarpgroups;
-  static constexpr int kNumQuantizerThreads = kQuantizeInput ? 128 : 0;
+  static constexpr int kNumQuantizerWarps = 4;
+  static constexpr int kNumQuantizerThreads = kQuantizeInput ? 32 * kNumQuantizerWarps : 0;
   static constexpr int kNumThreads =
       128 * (1 + kNumMathWarpgroups) + kNumQuantizerThreads;  // producer warpgroup first
   // A tile spanning no 128-column boundary of the weight uses one scale for all its columns.
@@ -101,7 +104,8 @@ struct GemmConfig {
   // Weight scales gathered per stage: one per tile, two per tile, or one per column (per-row scales).
   static constexpr int kNumScaleB = kUniformWeightScale ? 1 : kTwoBlockWeightScale ? 2 : BLOCK_N;
 
-  // Shared memory: [out staging][A x stages][B x stages][A scales x stages][B scales x stages][barriers].
+  // Shared memory: [out staging][A x stages][B x stages][bf16 input x stages, kQuantizeInput only]
+  // [A scales x stages][B scales x stages][barriers: full, empty, split-K's, input_landed].
   // Every A/B tile is 1024-byte aligned (128-byte swizzle atoms), which the sizes below preserve.
   static constexpr int kOutStripTileBytes = kEpilogueRows * kOutStripBytes;  // one warpgroup's strip
   // Split-K (swapAB tiles): the CTAs of a cluster share a tile's K blocks and ranks > 0 hand their fp32
@@ -114,11 +118,12 @@ struct GemmConfig {
   static constexpr int kTileBBytes = BLOCK_N * BLOCK_K;
   static constexpr int kScaleBytes = (BLOCK_M + BLOCK_N) * 4;
   // The bf16 input tile before quantization (kQuantizeInput): rows of 256 bytes, unswizzled.
-  static constexpr int kRawABytes = kQuantizeInput ? BLOCK_M * BLOCK_K * 2 : 0;
-  static constexpr int kStageBytes = kTileABytes + kTileBBytes + kScaleBytes + kRawABytes;
-  // Barriers per stage: full and empty, and with kQuantizeInput `raw` (the bf16 tile has landed).
+  static constexpr int kInputBf16Bytes = kQuantizeInput ? BLOCK_M * BLOCK_K * 2 : 0;
+  static constexpr int kStageBytes = kTileABytes + kTileBBytes + kScaleBytes + kInputBf16Bytes;
+  // Barriers per stage: full and empty, and with kQuantizeInput `input_landed` (the bf16 tile has landed).
   static constexpr int kBarrierBytesPerStage = kQuantizeInput ? 24 : 16;
-  // After the stages' barriers, split-K's: `ready` per (rank, math warpgroup), `consumed` per warpgroup.
+  // After the stages' full and empty barriers, split-K's: `ready` per (rank, math warpgroup), `consumed` per
+  // warpgroup; then input_landed per stage.
   static constexpr int kSplitKBarrierBytes = 8 * (kMaxSplitK * 2 + 2);
 #ifdef BLOCKGEMM_MAX_STAGES  // tuning experiments only (bench/NOTES.md): caps the pipeline depth
   static constexpr int kMaxStages = BLOCKGEMM_MAX_STAGES;
@@ -132,7 +137,7 @@ struct GemmConfig {
   static constexpr int kNumStages = kStagesThatFit < kMaxStages ? kStagesThatFit : kMaxStages;
   static_assert(kNumStages >= 2, "tile too large for a double-buffered pipeline");
   static_assert(kTileABytes % 1024 == 0 && kTileBBytes % 1024 == 0 && kOutBytes % 1024 == 0 &&
-                    kRawABytes % 1024 == 0,
+                    kInputBf16Bytes % 1024 == 0,
                 "tiles keep 1024-byte alignment");
 
   // Arrivals each math warp makes on a stage's `empty` barrier: every thread releases the stage for its
@@ -152,10 +157,13 @@ struct GemmConfig {
   static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 2 ? 224 : 240;
   // A quantizer lane holds all BLOCK_M rows' values (2 registers each) and their steps in flight at once.
   static constexpr uint32_t kQuantizerRegisters = 160;
+  // setmaxnreg moves registers within what the launch allocated: every thread's share of the 64K register
+  // file, in whole units of 8.
+  static constexpr int kLaunchRegisters = kNumThreads * (65536 / kNumThreads / 8 * 8);
   static_assert(128 * (kProducerRegisters + kMathRegisters * kNumMathWarpgroups +
                        (kQuantizeInput ? kQuantizerRegisters : 0)) <=
-                    65536,
-                "setmaxnreg budgets must fit the register file");
+                    kLaunchRegisters,
+                "setmaxnreg budgets must fit the registers allocated at launch");
 };
 
 // Run-time arguments of one GEMM launch (the tensor maps travel separately as __grid_constant__).

@@ -230,9 +230,9 @@ void launch_for_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, 
       return launch_for_scales<OutT, BLOCK_M, BLOCK_N, kMulticast, kSwapAB, true>(plan, args, stream);
   } else {
     if (args.quantize_input_in_kernel)
-      throw Error(Error::Kind::kInvalidArgument, "only swapAB tiles of up to " +
-                                                     std::to_string(kMaxQuantizeInputRows) +
-                                                     " tokens quantize their input in the kernel");
+      throw Error(Error::Kind::kNotImplemented, "only swapAB tiles of up to " +
+                                                    std::to_string(kMaxQuantizeInputRows) +
+                                                    " tokens quantize their input in the kernel");
   }
   launch_for_scales<OutT, BLOCK_M, BLOCK_N, kMulticast, kSwapAB, false>(plan, args, stream);
 }

@@ -130,18 +130,20 @@ TEST(Heuristics, DescribeNamesTheKernelAndTile) {
   EXPECT_NE(text.find("grid="), std::string::npos);
 }
 
-// A bf16 input is quantized inside the GEMM for every decode-sized M (the swapAB tiles of up to 32 tokens
-// compile the quantizer warps), and by the stand-alone quantizer above that.
-TEST(Heuristics, Bf16InputIsQuantizedInKernelExactlyUpTo32Tokens) {
+// A bf16 input is quantized inside the GEMM exactly for the swapAB tiles of up to kMaxTokensQuantizedInKernel
+// tokens (which compile the quantizer warps) and by the stand-alone quantizer otherwise; today that is every
+// decode-sized M (<= kMaxSwapAbM).
+TEST(Heuristics, Bf16InputIsQuantizedInKernelForTheSmallSwapAbTiles) {
   const DeviceModel h100;
   for (int64_t m = 1; m <= 4096; m += (m < 80 ? 1 : 97)) {
     for (int64_t n : {576, 2112, 7168, 24576}) {
       for (int64_t k : {512, 7168}) {
         const GemmPlan plan = plan_gemm(m, n, k, h100);
-        EXPECT_EQ(quantizes_input_in_kernel(plan), m <= 32)
-            << m << "x" << n << "x" << k << ": " << plan.describe();
-        if (quantizes_input_in_kernel(plan)) {
-          EXPECT_LE(plan.tile.block_m, 32);
+        const bool small_swap_tile = plan.tile.swap_ab && plan.tile.block_m <= kMaxTokensQuantizedInKernel;
+        EXPECT_EQ(quantizes_input_in_kernel(plan), small_swap_tile) << m << "x" << n << "x" << k;
+        if (m <= kMaxSwapAbM) {
+          EXPECT_TRUE(quantizes_input_in_kernel(plan))
+              << m << "x" << n << "x" << k << ": " << plan.describe();
         }
       }
     }

@@ -71,6 +71,23 @@ __global__ void special_divisor_kernel(Mismatches* m) {
   }
 }
 
+// Every bf16 amax from just below the 1e-4 floor to the largest finite bf16 (one block each) and every bf16 x
+// with |x| <= amax, both signs: the fp8 bytes of divide() against those of IEEE x / scale. This is the whole
+// domain the cast divides over (a group's values divided by its own scale).
+__global__ void division_kernel(uint32_t first_amax_bits, Mismatches* m) {
+  const uint32_t amax_bits = first_amax_bits + blockIdx.x;
+  const float scale = quantize::scale_from_amax(quantize::bf16_bits_to_float(amax_bits));
+  const quantize::Divisor d = quantize::make_divisor(scale);
+  for (uint32_t magnitude = threadIdx.x; magnitude <= amax_bits; magnitude += blockDim.x) {
+    for (uint32_t sign : {0u, 0x8000u}) {
+      const float x = quantize::bf16_bits_to_float(magnitude | sign);
+      const uint32_t got = __nv_cvt_float_to_fp8(quantize::divide(x, d), __NV_SATFINITE, __NV_E4M3);
+      const uint32_t want = __nv_cvt_float_to_fp8(__fdiv_rn(x, scale), __NV_SATFINITE, __NV_E4M3);
+      if (got != want) record(m, (amax_bits << 16) | magnitude | sign, got, want);
+    }
+  }
+}
+
 Mismatches run(void (*launch)(Mismatches*)) {
   Mismatches* dev = nullptr;
   check_cuda(cudaMalloc(&dev, sizeof(Mismatches)), "cudaMalloc");
@@ -106,6 +123,20 @@ TEST(Fp8Cast, ScaleEqualsIeeeDivisionForEveryAmax) {
   const Mismatches m = run([](Mismatches* dev) { scale_kernel<<<0x8000 / 256, 256>>>(dev); });
   EXPECT_EQ(m.count, 0u) << "first mismatch: amax bits 0x" << std::hex << m.first_input << " got 0x"
                          << m.first_got << " want 0x" << m.first_want;
+}
+
+TEST(Fp8Cast, DivisionEqualsIeeeForEveryGroupValueAndScale) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  static uint32_t first_amax;
+  // The largest bf16 below the 1e-4 floor: its scale is the floor's, which every smaller amax shares.
+  first_amax = 0x38D1u;
+  const Mismatches m = run([](Mismatches* dev) {
+    constexpr uint32_t kLargestFiniteBf16 = 0x7F7Fu;
+    division_kernel<<<kLargestFiniteBf16 - first_amax + 1, 256>>>(first_amax, dev);
+  });
+  EXPECT_EQ(m.count, 0u) << "first mismatch: amax bits 0x" << std::hex << (m.first_input >> 16)
+                         << ", x bits 0x" << (m.first_input & 0xFFFFu) << " got 0x" << m.first_got
+                         << " want 0x" << m.first_want;
 }
 
 TEST(Fp8Cast, DivisionByInfNanAndExtremeScalesMatchesIeee) {
