@@ -86,7 +86,7 @@ GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, const DeviceModel& device);
 
 // A bf16 input is quantized inside the GEMM (no quantizer launch, no round trip of the fp8 copy through
 // memory) when the plan is a swapAB tile of at most this many tokens; otherwise per_token_cast_to_fp8 runs
-// first (bench/NOTES.md #30).
+// first (bench/NOTES.md #30, #34).
 inline constexpr int kMaxTokensQuantizedInKernel = 32;
 inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
   return plan.tile.swap_ab && plan.tile.block_m <= kMaxTokensQuantizedInKernel;
