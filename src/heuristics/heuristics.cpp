@@ -20,6 +20,9 @@ struct KBlockCost {
   double fixed_ns, ns_per_element;
 };
 KBlockCost k_block_cost(TileShape tile) {
+  // A 256-row tile is two 128-row waves per K block, each with its own wgmma wait and promotion: twice the
+  // fixed part (H100: 0.856 us per K block at 4096x4096x7168, 0.847 at 4096x7168x16384, bench/NOTES.md #38).
+  if (tile.block_m == 256) return KBlockCost{220.0, 0.019};
   return tile.num_math_warpgroups() >= 2 ? KBlockCost{110.0, 0.019} : KBlockCost{80.0, 0.025};
 }
 

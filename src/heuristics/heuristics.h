@@ -16,7 +16,8 @@ struct TileShape {
     return block_m == other.block_m && block_n == other.block_n && multicast == other.multicast &&
            swap_ab == other.swap_ab;
   }
-  constexpr int num_math_warpgroups() const { return (swap_ab ? block_n : block_m) / 64; }
+  // 64 rows each; a 256-row normal tile runs as two waves of two (kernels/gemm_config.h).
+  constexpr int num_math_warpgroups() const { return (swap_ab ? block_n : block_m) >= 128 ? 2 : 1; }
 };
 
 // Every tile shape the library compiles a kernel for. The launcher instantiates exactly this list, so a
@@ -24,12 +25,14 @@ struct TileShape {
 // strips) and two accumulator sets must fit the math warpgroups' registers (no spills with per-block scales;
 // 24 B in the per-row 128x192 kernel). Narrow tiles put more CTAs to work streaming the weight at small M;
 // the widths 96..192 let the tile count fill whole waves of SMs, and 128x144..192 spend less per FLOP
-// (bench/NOTES.md #19; 64x112..192 and three-warpgroup 192-row tiles measured slower, #5, #18, #23). The
-// swapAB tiles serve small M: 8 to 64 tokens against 64 weight rows (128 rows were never faster, #14).
+// (bench/NOTES.md #19; 64x112..192 and three-warpgroup 192-row tiles measured slower, #5, #18, #23). 256x128
+// runs two 128-row waves per K block: as cheap per FLOP as 128x160, another tile count for the waves (#38).
+// The swapAB tiles serve small M: 8 to 64 tokens against 64 weight rows (128 rows were never faster, #14).
 inline constexpr TileShape kTileShapes[] = {
-    {64, 16},   {64, 32},   {64, 64},         {64, 96},          {64, 128},         {128, 32},
-    {128, 64},  {128, 96},  {128, 128},       {128, 128, 2},     {128, 112},        {128, 144},
-    {128, 160}, {128, 192}, {8, 64, 1, true}, {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
+    {64, 16},         {64, 32},          {64, 64},          {64, 96},         {64, 128},
+    {128, 32},        {128, 64},         {128, 96},         {128, 128},       {128, 128, 2},
+    {128, 112},       {128, 144},        {128, 160},        {128, 192},       {256, 128},
+    {8, 64, 1, true}, {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
 // Rough H100 rates the cost model ranks candidates with (ratios matter, not absolute values).

@@ -6,7 +6,8 @@
 //                row of A; one per column of B) with cp.async. Both complete the stage's `full` barrier.
 //   warpgroups 1..kNumMathWarpgroups  math: 64 wgmma rows each (input rows, or weight rows when the
 //                config swaps A and B for small M). Per K block: four wgmma m64nNk32 into a scratch
-//                accumulator, wait, release the stage (`empty` barrier), then promote:
+//                accumulator, wait, release the stage (`empty` barrier), then promote (a 256-row tile
+//                does this twice per K block, one 128-row wave after the other, into a promoted set each):
 //                acc += scratch * scale_a[token] * scale_b[weight row] in fp32 registers. The per-block
 //                scales make promotion per K block unavoidable: the tensor core cannot apply them itself.
 //   split-K      (swapAB tiles) when a problem has too few tiles to keep the SMs streaming the weight,
@@ -350,6 +351,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const int row_in_group = warp_in_group * 16 + lane / 4;
     const int col_in_octet = 2 * (lane % 4);
     const uint32_t named_barrier = 1 + math_group;
+    constexpr int kNumWaves = Config::kNumWaves;
     uint8_t* out_staging = smem.out() + math_group * Config::kEpilogueRows * Config::kEpilogueCols *
                                             static_cast<int>(sizeof(OutT));
 
@@ -389,8 +391,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     constexpr bool kFixedColScales =
         !kSwapAB && (Config::kUniformWeightScale || Config::kTwoBlockWeightScale);
     PipelineState<kNumStages> pipe;
-    uint32_t split_phase = 0;  // phase of this warpgroup's split-K barriers
-    float accum[kNumAccum];
+    uint32_t split_phase = 0;           // phase of this warpgroup's split-K barriers
+    float accum[kNumWaves][kNumAccum];  // promoted, one set per wave
     float scratch[kNumAccum];
 #pragma unroll
     for (int i = 0; i < kNumAccum; ++i) scratch[i] = 0.f;
@@ -398,7 +400,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
       const TileCoord coord = scheduler.coord(unit, cta_rank);
 #pragma unroll
-      for (int i = 0; i < kNumAccum; ++i) accum[i] = 0.f;
+      for (int w = 0; w < kNumWaves; ++w)
+#pragma unroll
+        for (int i = 0; i < kNumAccum; ++i) accum[w][i] = 0.f;
 
       // kFormerOctets: how many 8-column groups of the wgmma view take the first of the tile's two weight
       // scales (all of them for a single scale).
@@ -408,11 +412,15 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           ptx::mbarrier_wait(full_barriers + 8 * pipe.stage, pipe.phase);
           const uint32_t row_scales = row_scales_stage0 + pipe.stage * kRowScaleStageBytes;
           const uint32_t col_scales = col_scales_stage0 + pipe.stage * kColScaleStageBytes;
-          const float row_scale_lo = ptx::ld_shared_f32(
-              kUniformRowScale ? row_scales : row_scales + 4 * (math_group * 64 + row_in_group));
-          const float row_scale_hi =
-              kUniformRowScale ? row_scale_lo
-                               : ptx::ld_shared_f32(row_scales + 4 * (math_group * 64 + row_in_group + 8));
+          // Rows r and r + 8 of this warpgroup's 64 in each wave (wave w starts at row 128 w).
+          float row_scale_lo[kNumWaves], row_scale_hi[kNumWaves];
+#pragma unroll
+          for (int w = 0; w < kNumWaves; ++w) {
+            const uint32_t row = 4 * (w * 128 + math_group * 64 + row_in_group);
+            row_scale_lo[w] = ptx::ld_shared_f32(kUniformRowScale ? row_scales : row_scales + row);
+            row_scale_hi[w] =
+                kUniformRowScale ? row_scale_lo[w] : ptx::ld_shared_f32(row_scales + row + 4 * 8);
+          }
           const float col_scale_first = kFixedColScales ? ptx::ld_shared_f32(col_scales) : 0.f;
           [[maybe_unused]] const float col_scale_second =
               Config::kTwoBlockWeightScale ? ptx::ld_shared_f32(col_scales + 4) : col_scale_first;
@@ -423,49 +431,57 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           const uint64_t desc_a = desc_a_stage0 + ((pipe.stage * kMmaATileBytes) >> 4);
           const uint64_t desc_b = desc_b_stage0 + ((pipe.stage * kMmaBTileBytes) >> 4);
 #pragma unroll
-          for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
-          ptx::wgmma_fence();
+          for (int w = 0; w < kNumWaves; ++w) {
+            // The waves share the scratch set: wave w + 1's wgmmas start once wave w's results are read.
 #pragma unroll
-          for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
-            // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
-            Wgmma::mma(scratch, desc_a + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
-          }
-          // Committed right behind the wgmmas: a commit that ptxas cannot prove follows a wgmma on every
-          // path gets a dummy HGMMA and an extra warpgroup arrive, which cost ~40% (bench/NOTES.md).
-          ptx::wgmma_commit_group();
-          ptx::wgmma_wait_group<0>();
+            for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+            ptx::wgmma_fence();
+            const uint64_t desc_a_wave = desc_a + ((w * 128 * BLOCK_K) >> 4);
 #pragma unroll
-          for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
+            for (int k32 = 0; k32 < BLOCK_K / 32; ++k32) {
+              // 32 fp8 = 32 bytes along K inside the swizzled 128-byte row.
+              Wgmma::mma(scratch, desc_a_wave + k32 * (32 >> 4), desc_b + k32 * (32 >> 4), k32 > 0);
+            }
+            // Committed right behind the wgmmas: a commit that ptxas cannot prove follows a wgmma on every
+            // path gets a dummy HGMMA and an extra warpgroup arrive, which cost ~40% (bench/NOTES.md).
+            ptx::wgmma_commit_group();
+            ptx::wgmma_wait_group<0>();
+#pragma unroll
+            for (int i = 0; i < kNumAccum; ++i) ptx::fence_register(scratch[i]);
 
-          if constexpr (kFixedColScales) {
-            // This thread's reads of the stage are done: release it before the promotion so the producer
-            // can refill it meanwhile.
-            release_stage(empty_barriers + 8 * pipe.stage);
-            const float first_lo = row_scale_lo * col_scale_first, first_hi = row_scale_hi * col_scale_first;
-            const float second_lo = row_scale_lo * col_scale_second,
-                        second_hi = row_scale_hi * col_scale_second;
+            float* wave_accum = accum[w];
+            if constexpr (kFixedColScales) {
+              // After the last wave this thread's reads of the stage are done: release it before the
+              // promotion so the producer can refill it meanwhile.
+              if (w == kNumWaves - 1) release_stage(empty_barriers + 8 * pipe.stage);
+              const float first_lo = row_scale_lo[w] * col_scale_first,
+                          first_hi = row_scale_hi[w] * col_scale_first;
+              const float second_lo = row_scale_lo[w] * col_scale_second,
+                          second_hi = row_scale_hi[w] * col_scale_second;
 #pragma unroll
-            for (int j = 0; j < Config::MMA_N / 8; ++j) {
-              const float scale_lo = j < kFormerOctets ? first_lo : second_lo;
-              const float scale_hi = j < kFormerOctets ? first_hi : second_hi;
-              accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, accum[4 * j + 0]);
-              accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, accum[4 * j + 1]);
-              accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, accum[4 * j + 2]);
-              accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, accum[4 * j + 3]);
-            }
-          } else {
-            // Per-column scales (per-row weight scales, or the tokens' when swapped) are read straight
-            // from the stage (holding them would cost MMA_N / 4 registers), so the stage is released only
-            // after the promotion.
+              for (int j = 0; j < Config::MMA_N / 8; ++j) {
+                const float scale_lo = j < kFormerOctets ? first_lo : second_lo;
+                const float scale_hi = j < kFormerOctets ? first_hi : second_hi;
+                wave_accum[4 * j + 0] = fmaf(scratch[4 * j + 0], scale_lo, wave_accum[4 * j + 0]);
+                wave_accum[4 * j + 1] = fmaf(scratch[4 * j + 1], scale_lo, wave_accum[4 * j + 1]);
+                wave_accum[4 * j + 2] = fmaf(scratch[4 * j + 2], scale_hi, wave_accum[4 * j + 2]);
+                wave_accum[4 * j + 3] = fmaf(scratch[4 * j + 3], scale_hi, wave_accum[4 * j + 3]);
+              }
+            } else {
+              // Per-column scales (per-row weight scales, or the tokens' when swapped) are read straight
+              // from the stage (holding them would cost MMA_N / 4 registers), so the stage is released only
+              // after the last wave's promotion.
+              const float lo = row_scale_lo[w], hi = row_scale_hi[w];
 #pragma unroll
-            for (int j = 0; j < Config::MMA_N / 8; ++j) {
-              const float2 col_scale = ptx::ld_shared_v2_f32(col_scales + 4 * (8 * j + col_in_octet));
-              accum[4 * j + 0] = fmaf(scratch[4 * j + 0], row_scale_lo * col_scale.x, accum[4 * j + 0]);
-              accum[4 * j + 1] = fmaf(scratch[4 * j + 1], row_scale_lo * col_scale.y, accum[4 * j + 1]);
-              accum[4 * j + 2] = fmaf(scratch[4 * j + 2], row_scale_hi * col_scale.x, accum[4 * j + 2]);
-              accum[4 * j + 3] = fmaf(scratch[4 * j + 3], row_scale_hi * col_scale.y, accum[4 * j + 3]);
+              for (int j = 0; j < Config::MMA_N / 8; ++j) {
+                const float2 col_scale = ptx::ld_shared_v2_f32(col_scales + 4 * (8 * j + col_in_octet));
+                wave_accum[4 * j + 0] = fmaf(scratch[4 * j + 0], lo * col_scale.x, wave_accum[4 * j + 0]);
+                wave_accum[4 * j + 1] = fmaf(scratch[4 * j + 1], lo * col_scale.y, wave_accum[4 * j + 1]);
+                wave_accum[4 * j + 2] = fmaf(scratch[4 * j + 2], hi * col_scale.x, wave_accum[4 * j + 2]);
+                wave_accum[4 * j + 3] = fmaf(scratch[4 * j + 3], hi * col_scale.y, wave_accum[4 * j + 3]);
+              }
+              if (w == kNumWaves - 1) release_stage(empty_barriers + 8 * pipe.stage);
             }
-            release_stage(empty_barriers + 8 * pipe.stage);
           }
         }
       };
@@ -485,6 +501,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         // ------------------------------------------------------------ split-K hand-over
         // Partial tiles keep the accumulators' register order, four floats per thread per step: every
         // access is a conflict-free 16-byte vector and rank 0's thread t adds exactly its own elements.
+        static_assert(!Config::kSupportsSplitK || kNumWaves == 1, "split-K tiles are single-wave");
+        float* split_accum = accum[0];
         constexpr int kVectors = kNumAccum / 4;
         float4* partial = reinterpret_cast<float4*>(smem.out()) + math_group * kVectors * 128 + group_thread;
         if (cta_rank > 0) {
@@ -494,8 +512,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           split_phase ^= 1;
 #pragma unroll
           for (int v = 0; v < kVectors; ++v)
-            partial[v * 128] =
-                make_float4(accum[4 * v], accum[4 * v + 1], accum[4 * v + 2], accum[4 * v + 3]);
+            partial[v * 128] = make_float4(split_accum[4 * v], split_accum[4 * v + 1], split_accum[4 * v + 2],
+                                           split_accum[4 * v + 3]);
           ptx::mbarrier_arrive_release_cluster(smem.split_ready(cta_rank, math_group), 0);
           continue;
         }
@@ -505,10 +523,10 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
 #pragma unroll
           for (int v = 0; v < kVectors; ++v) {
             const float4 p = ptx::ld_shared_cluster_v4(partial + v * 128, rank);
-            accum[4 * v + 0] += p.x;
-            accum[4 * v + 1] += p.y;
-            accum[4 * v + 2] += p.z;
-            accum[4 * v + 3] += p.w;
+            split_accum[4 * v + 0] += p.x;
+            split_accum[4 * v + 1] += p.y;
+            split_accum[4 * v + 2] += p.z;
+            split_accum[4 * v + 3] += p.w;
           }
           ptx::mbarrier_arrive_release_cluster(smem.split_consumed(math_group), rank);
         }
@@ -516,7 +534,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       }
 
       // ---------------------------------------------------------------- epilogue
-      // This warpgroup's kEpilogueRows x kEpilogueCols block of out.
+      // This warpgroup's kEpilogueRows x kEpilogueCols block of out in each wave (128 rows apart).
       const int out_row0 = coord.m_block * BLOCK_M + (kSwapAB ? 0 : math_group * 64);
       const int out_col0 = coord.n_block * BLOCK_N + (kSwapAB ? math_group * 64 : 0);
       // The staging buffer may still be read by this warpgroup's previous TMA store.
@@ -534,32 +552,42 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         const int swizzled = linear ^ (((linear >> 7) & (kStripBytes / 16 - 1)) << 4);
         return out_staging + strip * Config::kOutStripTileBytes + swizzled;
       };
+      // The waves take turns in the staging buffer (it holds one wave): a 256-row tile's would leave fp32
+      // outputs no room for stages.
 #pragma unroll
-      for (int j = 0; j < Config::MMA_N / 8; ++j) {
+      for (int w = 0; w < kNumWaves; ++w) {
+        if (w > 0) {
+          if (group_thread == 0) ptx::cp_async_bulk_wait_group_read<0>();
+          ptx::bar_sync(named_barrier, 128);
+        }
 #pragma unroll
-        for (int half = 0; half < 2; ++half) {
-          const int mma_row = row_in_group + 8 * half;
-          const int mma_col = 8 * j + col_in_octet;
-          const float x = accum[4 * j + 2 * half], y = accum[4 * j + 2 * half + 1];
-          if constexpr (kSwapAB) {
-            // Transposed: the pair's two tokens are two rows of out.
-            *reinterpret_cast<OutT*>(staging(mma_col, mma_row)) = Pair::one(x);
-            *reinterpret_cast<OutT*>(staging(mma_col + 1, mma_row)) = Pair::one(y);
-          } else {
-            *reinterpret_cast<typename Pair::Type*>(staging(mma_row, mma_col)) = Pair::pack(x, y);
+        for (int j = 0; j < Config::MMA_N / 8; ++j) {
+#pragma unroll
+          for (int half = 0; half < 2; ++half) {
+            const int mma_row = row_in_group + 8 * half;
+            const int mma_col = 8 * j + col_in_octet;
+            const float x = accum[w][4 * j + 2 * half], y = accum[w][4 * j + 2 * half + 1];
+            if constexpr (kSwapAB) {
+              // Transposed: the pair's two tokens are two rows of out.
+              *reinterpret_cast<OutT*>(staging(mma_col, mma_row)) = Pair::one(x);
+              *reinterpret_cast<OutT*>(staging(mma_col + 1, mma_row)) = Pair::one(y);
+            } else {
+              *reinterpret_cast<typename Pair::Type*>(staging(mma_row, mma_col)) = Pair::pack(x, y);
+            }
           }
         }
-      }
-      ptx::fence_proxy_async_shared_cta();
-      ptx::bar_sync(named_barrier, 128);
-      if (group_thread == 0 && out_row0 < params.m && out_col0 < params.n) {
+        ptx::fence_proxy_async_shared_cta();
+        ptx::bar_sync(named_barrier, 128);
+        const int wave_row0 = out_row0 + w * 128;
+        if (group_thread == 0 && wave_row0 < params.m && out_col0 < params.n) {
 #pragma unroll
-        for (int strip = 0; strip < Config::kEpilogueCols / kStripCols; ++strip) {
-          if (out_col0 + strip * kStripCols < params.n)
-            ptx::cp_async_bulk_tensor_2d_store(&tmap_out, out_staging + strip * Config::kOutStripTileBytes,
-                                               out_col0 + strip * kStripCols, out_row0);
+          for (int strip = 0; strip < Config::kEpilogueCols / kStripCols; ++strip) {
+            if (out_col0 + strip * kStripCols < params.n)
+              ptx::cp_async_bulk_tensor_2d_store(&tmap_out, out_staging + strip * Config::kOutStripTileBytes,
+                                                 out_col0 + strip * kStripCols, wave_row0);
+          }
+          ptx::cp_async_bulk_commit_group();
         }
-        ptx::cp_async_bulk_commit_group();
       }
     }
     // Shared memory must outlive the stores that read it, and a split-K rank > 0 must outlive rank 0's

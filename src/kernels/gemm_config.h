@@ -57,13 +57,14 @@ struct GemmConfig {
   // The wgmma view: MMA_M rows (64 per math warpgroup) by MMA_N columns.
   static constexpr int MMA_M = kSwapAB ? BLOCK_N : BLOCK_M;
   static constexpr int MMA_N = kSwapAB ? BLOCK_M : BLOCK_N;
-  static_assert(MMA_M == 64 || MMA_M == 128, "one or two math warpgroups of 64 rows");
+  static_assert(MMA_M == 64 || MMA_M == 128 || (MMA_M == 256 && !kSwapAB_),
+                "one or two math warpgroups of 64 rows, or (normal tiles) two waves of them");
   static_assert(MMA_N % 8 == 0 && MMA_N >= 8 && MMA_N <= 256, "wgmma N range");
   // The input tile is whole 8-row swizzle atoms; a normal tile's weight columns fill whole output strips.
   static_assert(BLOCK_M % 8 == 0 && (kSwapAB || BLOCK_N % 16 == 0), "tile sides");
 
-  // Each math warpgroup stores a 64-row slice of the wgmma view: 64 output rows by BLOCK_N columns, or
-  // when swapped BLOCK_M output rows (tokens) by 64 columns (weight rows).
+  // Each math warpgroup stores a 64-row slice of the wgmma view per wave: 64 output rows by BLOCK_N
+  // columns, or when swapped BLOCK_M output rows (tokens) by 64 columns (weight rows).
   static constexpr int kEpilogueRows = kSwapAB ? BLOCK_M : 64;
   static constexpr int kEpilogueCols = kSwapAB ? 64 : BLOCK_N;
   // The TMA-store epilogue writes column strips of up to 128 bytes, swizzled at the strip's width.
@@ -75,7 +76,12 @@ struct GemmConfig {
   static_assert(kOutRowBytes % kOutStripBytes == 0, "BLOCK_N must fill whole output strips");
   static constexpr int kOutStripCols = kOutStripBytes / static_cast<int>(sizeof(OutT));
 
-  static constexpr int kNumMathWarpgroups = MMA_M / 64;
+  static constexpr int kNumMathWarpgroups = MMA_M >= 128 ? 2 : 1;
+  // A 256-row tile is two waves of 128 rows: math warpgroup g computes rows 128 w + 64 g .. + 64 of wave w
+  // with one scratch accumulator set for both waves and a promoted set per wave. Each stage then feeds
+  // twice the FLOPs per barrier round trip and per byte of the weight tile (bench/NOTES.md #38).
+  static constexpr int kNumWaves = MMA_M / (64 * kNumMathWarpgroups);
+  static_assert(kNumWaves == 1 || MMA_N <= 128, "a wave's promoted set + the scratch set fit 224 registers");
   // kQuantizeInput: a warpgroup that quantizes the bf16 input, after the math warpgroups; each warp casts
   // every fourth K block (one warp per SM sub-partition).
   static constexpr int kQuantizerWarpgroup = 1 + kNumMathWarpgroups;
@@ -112,8 +118,9 @@ struct GemmConfig {
   // partial tile to rank 0 through the staging buffer, which they never use for output; so it holds fp32.
   static constexpr bool kSupportsSplitK = kSwapAB;
   static constexpr int kMaxSplitK = 8;  // portable cluster size
+  // A two-wave tile stages one wave (128 rows) at a time.
   static constexpr int kOutBytes =
-      BLOCK_M * BLOCK_N * static_cast<int>(kSupportsSplitK ? sizeof(float) : sizeof(OutT));
+      BLOCK_M / kNumWaves * BLOCK_N * static_cast<int>(kSupportsSplitK ? sizeof(float) : sizeof(OutT));
   static constexpr int kTileABytes = BLOCK_M * BLOCK_K;  // fp8: one byte per element
   static constexpr int kTileBBytes = BLOCK_N * BLOCK_K;
   static constexpr int kScaleBytes = (BLOCK_M + BLOCK_N) * 4;

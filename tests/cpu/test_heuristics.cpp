@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "heuristics/heuristics.h"
@@ -96,6 +97,20 @@ TEST(Heuristics, EqualSizedTilesUnderTheHbmFloorPreferTwoMathWarpgroups) {
   }
   // Fewer padded rows still come first: M = 64 keeps its 64-row tile.
   EXPECT_EQ(plan_gemm(64, 7168, 16384, DeviceModel{}).tile.block_m, 64);
+}
+
+TEST(Heuristics, TwoWaveTilesOnlyWhereTheyFillWavesBetter) {
+  // 256x128 (two 128-row waves) costs as much per FLOP as 128x160 (H100, bench/NOTES.md #38): it wins where
+  // its tile count fills the waves better (4096x4096x7168: 4 waves of 128 CTAs against 7.8 of 128x128,
+  // measured 197.5 vs 201.4 us) and loses where it leaves a ragged last wave (4096x2112x7168: 272 tiles,
+  // 141 us against 97 for 128x192).
+  EXPECT_EQ(plan_gemm(4096, 4096, 7168, DeviceModel{}).tile.block_m, 256);
+  for (const auto& [m, n, k] :
+       {std::tuple{4096, 2112, 7168}, std::tuple{4096, 7168, 16384}, std::tuple{512, 2112, 7168},
+        std::tuple{4096, 576, 7168}, std::tuple{512, 4096, 7168}}) {
+    const GemmPlan plan = plan_gemm(m, n, k, DeviceModel{});
+    EXPECT_LE(plan.tile.block_m, 128) << plan.describe();
+  }
 }
 
 TEST(Heuristics, OddRowBlocksArePaddedToWholeClusters) {

@@ -266,6 +266,30 @@ INSTANTIATE_TEST_SUITE_P(Compiled, TwoBlockWeightScale, ::testing::ValuesIn(two_
                                   std::to_string(t.multicast);
                          });
 
+// 256-row tiles run as two waves of 128 rows that share one scratch accumulator set and take turns in the
+// staging buffer (bench/NOTES.md #38). M tails that end inside the second wave, at a warpgroup boundary of
+// it, and inside the first wave; every output dtype (fp32 stages one wave at a time for want of room).
+TEST(TwoWaveTiles, TailsInEitherWaveMatchReference) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  int tested = 0;
+  for (const heuristics::TileShape& tile : heuristics::kTileShapes) {
+    if (tile.swap_ab || tile.block_m != 256) continue;
+    for (const int64_t m : {int64_t{2 * 256 + 130}, int64_t{256 + 192}, int64_t{256 + 77}, int64_t{256}}) {
+      for (const DType dtype : {DType::kBFloat16, DType::kFloat32}) {
+        for (const bool per_row : {false, true}) {
+          ProblemSpec spec{m, tile.block_n * 3 + 32, 1024};
+          spec.per_row_weight_scale = per_row;
+          spec.out_dtype = dtype;
+          spec.seed = 500 + static_cast<uint64_t>(m) + (per_row ? 1 : 0);
+          expect_tile_matches_reference(tile, spec, 3);
+          ++tested;
+        }
+      }
+    }
+  }
+  EXPECT_GT(tested, 0) << "no 256-row tile is compiled";
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Compiled, EveryTileShape,
     ::testing::Combine(::testing::Range(0, heuristics::kNumTileShapes), ::testing::Bool(),
