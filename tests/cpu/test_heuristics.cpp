@@ -102,12 +102,16 @@ TEST(Heuristics, EqualSizedTilesUnderTheHbmFloorPreferTwoMathWarpgroups) {
 TEST(Heuristics, TwoWaveTilesOnlyWhereTheyFillWavesBetter) {
   // 256x128 (two 128-row waves) costs as much per FLOP as 128x160 (H100, bench/NOTES.md #38): it wins where
   // its tile count fills the waves better (4096x4096x7168: 4 waves of 128 CTAs against 7.8 of 128x128,
-  // measured 197.5 vs 201.4 us) and loses where it leaves a ragged last wave (4096x2112x7168: 272 tiles,
-  // 141 us against 97 for 128x192).
-  EXPECT_EQ(plan_gemm(4096, 4096, 7168, DeviceModel{}).tile.block_m, 256);
+  // measured 195 vs 203 us) and loses where it leaves a ragged last wave (4096x2112x7168: 272 tiles,
+  // 141 us against 97 for 128x192) or where K is short (1024x4096x4096: 29.8 against 29.4 us).
+  // Long K favours it most: 4096x4096x28672 762 us against 852-863 for 128x128.
+  for (const auto& [m, n, k] : {std::tuple{4096, 4096, 7168}, std::tuple{4096, 4096, 28672},
+                                std::tuple{1024, 8192, 28672}, std::tuple{2048, 4096, 14336}})
+    EXPECT_EQ(plan_gemm(m, n, k, DeviceModel{}).tile.block_m, 256) << m << "x" << n << "x" << k;
   for (const auto& [m, n, k] :
        {std::tuple{4096, 2112, 7168}, std::tuple{4096, 7168, 16384}, std::tuple{512, 2112, 7168},
-        std::tuple{4096, 576, 7168}, std::tuple{512, 4096, 7168}}) {
+        std::tuple{4096, 576, 7168}, std::tuple{512, 4096, 7168}, std::tuple{1024, 4096, 4096},
+        std::tuple{512, 8192, 3072}, std::tuple{1024, 32768, 512}}) {
     const GemmPlan plan = plan_gemm(m, n, k, DeviceModel{});
     EXPECT_LE(plan.tile.block_m, 128) << plan.describe();
   }
