@@ -35,6 +35,14 @@ constexpr double kTileOverheadNs = 450;
 // the terms would otherwise send there measured faster than the 128-row plan it replaced, and the shapes
 // where it lost (K <= 4096 in one or two waves, 1-5%) keep the 128-row plan (bench/NOTES.md #38).
 constexpr double kTwoWaveTileOverheadNs = 1200;
+
+// A CTA fills its stages from L2 at no more than ~67-69 B/ns (H100, M = 128: 64x64 tiles at 4096x14336,
+// 128x64 at 7168x16384), which the K-block terms above, fitted on large tiles, overstate for tiles smaller
+// than 128x128 (64x64: 88 B/ns modelled). Where that matters the plan runs two waves of 64-row tiles that
+// each re-read the weight, instead of one wave of 128-row tiles: 128 x 8192 x 28672 on 64x64 took 106 us,
+// 0.90x cuBLASLt (bench/NOTES.md #41). Set above the measured rate, so that it overrides the fitted terms
+// only where they are far off; at 67 B/ns it moved a dozen shapes onto plans that measured slower.
+constexpr double kStageFillBytesPerNs = 75;
 }  // namespace
 
 int64_t num_tiles_launched(TileShape tile, int64_t m, int64_t n) {
@@ -63,7 +71,13 @@ double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   // Every operand byte has to come from HBM at least once, whatever the tiling.
   const double unique_bytes = static_cast<double>(m + n) * k + 2.0 * m * n;
   const double hbm_ns = unique_bytes / device.hbm_bytes_per_ns;
-  return std::max(waves * per_unit_ns, hbm_ns) / 1000.0;
+
+  double fill_ns = 0;
+  if (tile.block_m * tile.block_n < 128 * 128) {
+    const double stage_bytes = 128.0 * (tile.block_m + tile.block_n);
+    fill_ns = waves * (k_blocks * stage_bytes / kStageFillBytesPerNs + kTileOverheadNs);
+  }
+  return std::max({waves * per_unit_ns, hbm_ns, fill_ns}) / 1000.0;
 }
 
 GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device) {

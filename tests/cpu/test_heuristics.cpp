@@ -99,6 +99,19 @@ TEST(Heuristics, EqualSizedTilesUnderTheHbmFloorPreferTwoMathWarpgroups) {
   EXPECT_EQ(plan_gemm(64, 7168, 16384, DeviceModel{}).tile.block_m, 64);
 }
 
+TEST(Heuristics, OneWaveOfWiderRowTilesBeatsTwoWavesThatReReadTheWeight) {
+  // M = 128, N = 8192: 64x64 gives 256 tiles (two waves, each weight tile read by two CTAs), 128x64 gives 128
+  // (one wave). Both sit under the HBM floor by the K-block terms, but a CTA fills its stages from L2 at only
+  // ~70 B/ns: 64x64 measured 106 us at K = 28672, 0.90x cuBLASLt (bench/NOTES.md #41).
+  for (const int k : {8192, 28672}) {
+    const GemmPlan plan = plan_gemm(128, 8192, k, DeviceModel{});
+    EXPECT_EQ(plan.tile.block_m, 128) << plan.describe();
+    EXPECT_EQ(plan.num_waves, 1) << plan.describe();
+  }
+  // Where the 64-row tiles run one wave they stay (128 x 4096 x 14336: 64x64 on 128 SMs).
+  EXPECT_EQ(plan_gemm(128, 4096, 14336, DeviceModel{}).tile.block_m, 64);
+}
+
 TEST(Heuristics, TwoWaveTilesOnlyWhereTheyFillWavesBetter) {
   // 256x128 (two 128-row waves) costs as much per FLOP as 128x160 (H100, bench/NOTES.md #38): it wins where
   // its tile count fills the waves better (4096x4096x7168: 4 waves of 128 CTAs against 7.8 of 128x128,
