@@ -31,9 +31,9 @@ constexpr double kTileOverheadNs = 450;
 // A 256-row tile stores its two waves one after the other and refills a ring of only three stages: fitted
 // 1.6-1.8 us on H100 over 4096 x 4096 x {4096..28672}. Set lower, because the 128-row terms above
 // underestimate long K (4096x4096x28672 on 128x128: 857 us measured, 758 modelled; the 256-row tile's K
-// block cost stays 0.84 us from K = 4096 to 28672): with 1.2 us every 256-row plan picked on 23 shapes that
-// the terms would otherwise send there measured faster than the 128-row plan it replaced, and the shapes
-// where it lost (K <= 4096 in one or two waves, 1-5%) keep the 128-row plan (bench/NOTES.md #38).
+// block cost stays 0.84 us from K = 4096 to 28672): with 1.2 us, of 21 shapes measured both ways every
+// 256-row plan picked was the faster, the shapes where it lost (K <= 4096 in one or two waves, 1-5%) keep the
+// 128-row plan, and two 1-3% wins are missed (bench/NOTES.md #38, #39).
 constexpr double kTwoWaveTileOverheadNs = 1200;
 
 // A CTA fills its stages from L2 at no more than ~67-69 B/ns (H100, M = 128: 64x64 tiles at 4096x14336,
