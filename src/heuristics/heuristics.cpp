@@ -65,8 +65,9 @@ double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   const int64_t k_blocks = ceil_div(ceil_div(k, 128), k_splits);  // the longest share
 
   const KBlockCost cost = k_block_cost(tile);
-  const double per_unit_ns = k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n) +
-                             (tile.block_m == 256 ? kTwoWaveTileOverheadNs : kTileOverheadNs);
+  const double tile_overhead_ns = tile.block_m == 256 ? kTwoWaveTileOverheadNs : kTileOverheadNs;
+  const double per_unit_ns =
+      k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n) + tile_overhead_ns;
 
   // Every operand byte has to come from HBM at least once, whatever the tiling.
   const double unique_bytes = static_cast<double>(m + n) * k + 2.0 * m * n;
@@ -75,7 +76,7 @@ double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   double fill_ns = 0;
   if (tile.block_m * tile.block_n < 128 * 128) {
     const double stage_bytes = 128.0 * (tile.block_m + tile.block_n);
-    fill_ns = waves * (k_blocks * stage_bytes / kStageFillBytesPerNs + kTileOverheadNs);
+    fill_ns = waves * (k_blocks * stage_bytes / kStageFillBytesPerNs + tile_overhead_ns);
   }
   return std::max({waves * per_unit_ns, hbm_ns, fill_ns}) / 1000.0;
 }
