@@ -8,7 +8,8 @@
 //   SWEEP_SCALE_A_COLMAJOR=1 passes the input scales column-major (stride (1, M)); SWEEP_TILES=64x128,128x160
 //   times only those normal tiles (BLOCK_MxBLOCK_N, or BLOCK_MxBLOCK_Nmc2 for multicast; M >= 32), not
 //   the heuristic's plan unless named;
-//   SWEEP_REPEAT=N times each plan N times and keeps the median.
+//   SWEEP_REPEAT=N times each plan N times and keeps the median; SWEEP_NORMAL_ALL_M=1 also times the normal
+//   tiles below M = 32 (where the dispatch always runs swapAB), to check that rule.
 //
 // Operands are fp8 bytes distributed like quantized data and random positive scales, rotated over enough sets
 // that L2 never holds them; times are CUDA-graph replays (bench/timing.h). Correctness is the tests' job.
@@ -90,13 +91,14 @@ bool tile_selected(const heuristics::TileShape& tile) {
 std::vector<heuristics::GemmPlan> candidates(const Shape& s, const heuristics::DeviceModel& device) {
   std::vector<heuristics::GemmPlan> plans;
   const int k_blocks = static_cast<int>(s.k / 128);
+  const int64_t min_normal_m = std::getenv("SWEEP_NORMAL_ALL_M") != nullptr ? 1 : 32;
   for (const heuristics::TileShape& tile : heuristics::kTileShapes) {
     if (!tile_selected(tile)) continue;
     if (tile.swap_ab) {
       if (tile.block_m < s.m) continue;
       for (int splits = 1; splits <= std::min(heuristics::kMaxSplitK, k_blocks); ++splits)
         plans.push_back(heuristics::make_plan(tile, splits, s.m, s.n, s.k, device));
-    } else if (s.m >= 32) {
+    } else if (s.m >= min_normal_m) {
       plans.push_back(heuristics::make_plan(tile, 1, s.m, s.n, s.k, device));
     }
   }

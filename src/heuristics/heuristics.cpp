@@ -43,6 +43,33 @@ constexpr double kTwoWaveTileOverheadNs = 1200;
 // 0.90x cuBLASLt (bench/NOTES.md #41). Set above the measured rate, so that it overrides the fitted terms
 // only where they are far off; at 67 B/ns it moved a dozen shapes onto plans that measured slower.
 constexpr double kStageFillBytesPerNs = 75;
+// A wave of swapAB tiles runs its K blocks at the pace of HBM when it has the SMs to saturate it, and no
+// faster than each CTA's own fill rate when it has few: one CTA keeps only its ring's stages in flight, which
+// over the DRAM latency came to about 44 GB/s on H100, half a full wave's share of 2.9 TB/s. Fitted on the
+// swapAB plans of 46 shapes at M = 16 and 32, every split 1..8 (bench/NOTES.md #42): 32 x 2112 x 7168 (33
+// tiles, 56 K blocks) took 10.9 us unsplit, 9.6 split in two; 32 x 10240 x 8192 (132 + 28 tiles) 36.6, 34.8.
+constexpr double kSparseWaveKBlockFraction = 0.5;
+// What a split tile's hand-over of partials through distributed shared memory and its cluster barriers cost,
+// in K blocks of a full wave (0.37 us each on H100): kSplitHandOverKBlocks + k_splits. Fitted on the same 46
+// shapes: 1.5 us at two splits. It is why short K loses by splitting even where the SMs idle: 32 x 4096 x
+// 4096 (64 tiles, 32 K blocks) took 8.9 us unsplit and 9.9 split in two, 32 x 1536 x 2048 4.8 and 5.4.
+constexpr double kSplitHandOverKBlocks = 2;
+
+// Time of a swapAB plan in units of one K block of a full wave: the K blocks of a share times the waves of
+// clusters, a partly filled wave counted by its CTAs but never below kSparseWaveKBlockFraction, plus the
+// hand-over of a split tile.
+double swap_ab_stream_time(int64_t num_tiles, int k_splits, int64_t k_blocks, const DeviceModel& device) {
+  const int64_t clusters = device.max_clusters(k_splits);
+  const int64_t full_waves = num_tiles / clusters;
+  const int64_t last_wave_tiles = num_tiles % clusters;
+  auto wave_time = [&](int64_t tiles) {
+    return std::max(static_cast<double>(tiles * k_splits) / device.num_sms, kSparseWaveKBlockFraction);
+  };
+  const double waves =
+      full_waves * wave_time(clusters) + (last_wave_tiles ? wave_time(last_wave_tiles) : 0.0);
+  const double hand_over = k_splits > 1 ? kSplitHandOverKBlocks + k_splits : 0.0;
+  return static_cast<double>(ceil_div(k_blocks, k_splits)) * waves + hand_over;
+}
 }  // namespace
 
 int64_t num_tiles_launched(TileShape tile, int64_t m, int64_t n) {
@@ -54,6 +81,16 @@ int grid_for(TileShape tile, int k_splits, int64_t num_tiles, const DeviceModel&
   const int cluster_size = tile.multicast * k_splits;
   const int64_t clusters = std::min<int64_t>(num_tiles / tile.multicast, device.max_clusters(cluster_size));
   return static_cast<int>(std::max<int64_t>(clusters, 1) * cluster_size);
+}
+
+// A single wave whose M spans two row blocks, the second one partly filled, streamed the weight from HBM
+// once per row block: H100, 96 x 3584 x 18944 on 64x64 tiles took 46.5 us (2.9 TB/s of twice the weight)
+// where M = 128 on the same tiles took 35.0 and one 128x32 row block 31.0; 96 x 4096 x 4096 11.4 against 9.8;
+// 192 x 8192 x 28672 on 128x128 146.8 us, and 120.5 as a multicast pair, which loads each weight tile once
+// for both row blocks (bench/NOTES.md #43). With full row blocks, or over several waves, the second read hit
+// L2 in every sweep so far.
+bool one_wave_over_a_partial_row_pair(TileShape tile, int64_t m, int64_t waves) {
+  return waves == 1 && ceil_div(m, tile.block_m) == 2 && m % tile.block_m != 0;
 }
 
 // Ranks the normal tiles (plan_normal). SwapAB plans follow measured rules instead (plan_swap_ab); for them
@@ -69,8 +106,12 @@ double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   const double per_unit_ns =
       k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n) + tile_overhead_ns;
 
-  // Every operand byte has to come from HBM at least once, whatever the tiling.
-  const double unique_bytes = static_cast<double>(m + n) * k + 2.0 * m * n;
+  // Every operand byte has to come from HBM at least once, whatever the tiling; the weight twice where the
+  // two row blocks of one wave read it apart, unless a multicast pair loads it for both.
+  const bool weight_read_twice = tile.multicast == 1 && one_wave_over_a_partial_row_pair(tile, m, waves);
+  const int64_t weight_reads = weight_read_twice ? 2 : 1;
+  const double unique_bytes =
+      static_cast<double>(m) * k + static_cast<double>(n) * k * weight_reads + 2.0 * m * n;
   const double hbm_ns = unique_bytes / device.hbm_bytes_per_ns;
 
   double fill_ns = 0;
@@ -94,8 +135,9 @@ GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
 
 // M <= 32 streams the weight: what counts is how many SMs pull it and how early they start. Measured on
 // H100 (bench/NOTES.md, experiment 14): the tile with the fewest padded tokens and 64 weight rows always
-// won or tied; split-K paid as long as every cluster fit in one wave (a second wave cost 30-100%) and each
-// share kept at least 8 K blocks (shorter shares lose more to the hand-over than they gain).
+// won or tied. Split-K lets more SMs pull the weight of few tiles, or evens out a ragged last wave; it is
+// taken where the wave model above gains more than 5% on the unsplit plan, and each share keeps at least
+// 8 K blocks (shorter shares lose more to the hand-over than they gain).
 GemmPlan plan_swap_ab(int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
   TileShape best_tile{0, 0};
   for (const TileShape& tile : kTileShapes)
@@ -105,13 +147,19 @@ GemmPlan plan_swap_ab(int64_t m, int64_t n, int64_t k, const DeviceModel& device
   if (best_tile.block_m == 0) return plan_normal(m, n, k, device);  // more tokens than any swapAB tile
   const int64_t num_tiles = num_tiles_launched(best_tile, m, n);
   const int64_t k_blocks = ceil_div(k, 128);
-  int k_splits = 1;
   // Clusters of 6 to 8 were slower than 5 on the one suite shape that allows them (576 x 7168: 6.03 us at 5,
   // 6.58 at 7), whatever the K blocks per share: capped at 5.
   constexpr int kMaxUsefulSplits = 5;
-  for (int splits = 2; splits <= kMaxUsefulSplits; ++splits)
-    if (k_blocks >= 8 * splits && num_tiles <= device.max_clusters(splits)) k_splits = splits;
-  return make_plan(best_tile, k_splits, m, n, k, device);
+  double best_split_time = 0;
+  int best_splits = 1;
+  for (int splits = 2; splits <= kMaxUsefulSplits && k_blocks >= 8 * splits; ++splits) {
+    const double time = swap_ab_stream_time(num_tiles, splits, k_blocks, device);
+    // Near-ties keep the fewer splits: fewer hand-overs.
+    if (best_splits == 1 || time < best_split_time * 0.99) best_split_time = time, best_splits = splits;
+  }
+  const bool split_pays =
+      best_splits > 1 && best_split_time * 1.05 < swap_ab_stream_time(num_tiles, 1, k_blocks, device);
+  return make_plan(best_tile, split_pays ? best_splits : 1, m, n, k, device);
 }
 
 GemmPlan plan_gemm(int64_t m, int64_t n, int64_t k, const DeviceModel& device) {
@@ -130,9 +178,10 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
     if (tile.swap_ab) continue;
     // Multicast of the weight tile across a 2-CTA cluster measured a median 2% slower than the same tile
     // alone over 190 shape x tile pairs (from 15% slower to 10% faster, with no pattern in M, N, K or the
-    // wave count, bench/NOTES.md #19): it is compiled and tested, but not picked.
-    if (tile.multicast > 1) continue;
+    // wave count, bench/NOTES.md #19): it is compiled and tested, and picked only where it saves a second
+    // read of the weight (one_wave_over_a_partial_row_pair).
     const GemmPlan plan = make_plan(tile, 1, m, n, k, device);
+    if (tile.multicast > 1 && !one_wave_over_a_partial_row_pair(tile, m, plan.num_waves)) continue;
     const bool better = best.num_tiles == 0 || plan.estimated_us < best.estimated_us * 0.99;
     const bool tie = plan.estimated_us <= best.estimated_us * 1.01;
     // A tie is typically two plans under the same HBM floor. Then fuller waves (a half-empty last wave

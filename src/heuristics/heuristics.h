@@ -78,8 +78,8 @@ inline constexpr int64_t kMaxSplitKSwapAbM = 64;
 // The best normal (not swapped) tile for an (m, n, k) problem by the cost model, without split-K.
 GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device);
 
-// The swapAB plan: the tile with the fewest padded tokens (m <= 64) and the split-K factor that fills the
-// SMs in one wave of clusters.
+// The swapAB plan: the tile with the fewest padded tokens (m <= 64) and the split-K factor that the wave
+// model of the weight stream, hand-over included, says gains more than 5% on the unsplit plan.
 GemmPlan plan_swap_ab(int64_t m, int64_t n, int64_t k, const DeviceModel& device);
 
 // The plan for an (m, n, k) problem: plan_swap_ab for M <= kMaxSwapAbM (only swapAB tiles split K), else

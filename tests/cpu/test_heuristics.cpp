@@ -45,22 +45,71 @@ TEST(Heuristics, SmallMUsesOneMathWarpgroup) {
 TEST(Heuristics, SmallMSwapsAndSplitsKToStreamTheWeightOnEverySm) {
   const DeviceModel h100;
   for (int64_t m : {1, 8, 16, 31, 32}) {
-    // 2112 / 64 = 33 tiles would leave three quarters of the SMs idle without split-K.
+    // 2112 / 64 = 33 tiles would leave three quarters of the SMs idle without split-K (H100, M = 32: 10.9 us
+    // unsplit, 9.6 in two shares, 9.7 in three).
     const GemmPlan plan = plan_gemm(m, 2112, 7168, h100);
     EXPECT_TRUE(plan.tile.swap_ab);
     EXPECT_GE(plan.tile.block_m, m) << "one token tile";
     EXPECT_LT(plan.tile.block_m, 2 * std::max<int64_t>(m, 8)) << "the fewest padded tokens";
-    EXPECT_EQ(plan.k_splits, 3) << plan.describe();  // 4 clusters of 33 would need a second wave
-    EXPECT_EQ(plan.grid, 99) << plan.describe();
+    EXPECT_EQ(plan.k_splits, 2) << plan.describe();
+    EXPECT_EQ(plan.grid, 66) << plan.describe();
     EXPECT_EQ(plan.num_waves, 1);
+    // 9 tiles: four shares of 14 K blocks (6.7 us; 10.9 unsplit, 7.0 in five).
+    EXPECT_EQ(plan_gemm(m, 576, 7168, h100).k_splits, 4);
   }
-  EXPECT_EQ(plan_gemm(1, 4096, 7168, h100).k_splits, 2);  // 64 pairs fit at once
   // Up to 64 tokens, swapAB with split-K where normal tiles would leave most SMs idle, else normal tiles.
   EXPECT_TRUE(plan_gemm(48, 576, 7168, h100).tile.swap_ab);
   EXPECT_FALSE(plan_gemm(48, 7168, 2048, h100).tile.swap_ab);
   EXPECT_EQ(plan_gemm(1, 2112, 512, h100).k_splits, 1);  // 4 K blocks: nothing to share
   // Enough tiles already: no split.
   EXPECT_EQ(plan_gemm(4, 24576, 1536, h100).k_splits, 1);
+}
+
+// Split-K pays only where the hand-over costs less than the SMs it brings in save.
+TEST(Heuristics, SmallMSplitsKOnlyWhereTheHandOverPays) {
+  const DeviceModel h100;
+  for (int64_t m : {1, 16, 32}) {
+    // 64 tiles already pull the weight at near HBM pace: 32 x 4096 x 4096 took 8.9 us unsplit, 9.9 in two
+    // shares; 4096 x 7168 13.6 and 14.1.
+    EXPECT_EQ(plan_gemm(m, 4096, 4096, h100).k_splits, 1);
+    EXPECT_EQ(plan_gemm(m, 4096, 7168, h100).k_splits, 1);
+    // 16 K blocks are too short to pay for a hand-over, even on 24 tiles (4.8 us unsplit, 5.4 in two).
+    EXPECT_EQ(plan_gemm(m, 1536, 2048, h100).k_splits, 1);
+    // 56 tiles of 148 K blocks: long enough that the CTAs' own pace binds (29.2 us unsplit, 27.0 in two).
+    EXPECT_EQ(plan_gemm(m, 3584, 18944, h100).k_splits, 2);
+    // 160 tiles: 132 + a wave of 28; two shares run 66 + 66 + 28 clusters of half the K blocks (36.6 us
+    // unsplit, 34.8 in two).
+    const GemmPlan ragged = plan_gemm(m, 10240, 8192, h100);
+    EXPECT_TRUE(ragged.tile.swap_ab);
+    EXPECT_EQ(ragged.k_splits, 2) << ragged.describe();
+    // 448 and 560 tiles: the half-wave tail is already cheap next to 4 full waves (35840 x 5120: 67.7 us
+    // unsplit, 71.0 in two).
+    EXPECT_EQ(plan_gemm(m, 28672, 4096, h100).k_splits, 1);
+    EXPECT_EQ(plan_gemm(m, 35840, 5120, h100).k_splits, 1);
+  }
+  // Shares of fewer than 8 K blocks lose more to the hand-over than they gain.
+  EXPECT_EQ(plan_gemm(32, 10240, 1536, h100).k_splits, 1);
+}
+
+// One wave over two row blocks, the second partly filled, streamed the weight twice (bench/NOTES.md #43):
+// one row block of a narrower tile, or a multicast pair, instead.
+TEST(Heuristics, OneWaveAvoidsAPartlyFilledSecondRowBlock) {
+  const DeviceModel h100;
+  // 96 x 3584 x 18944: 64x64 took 46.5 us, 128x32 31.0.
+  const GemmPlan narrow = plan_gemm(96, 3584, 18944, h100);
+  EXPECT_EQ(narrow.tile.block_m, 128) << narrow.describe();
+  EXPECT_EQ(narrow.tile.block_n, 32) << narrow.describe();
+  // With both row blocks full the second read hits L2: M = 128 keeps 64x64 (35.0 us, 128x32 34.1).
+  EXPECT_EQ(plan_gemm(128, 3584, 18944, h100).tile.block_m, 64);
+  // 192 x 8192 x 28672: the multicast pair took 120.5 us, the same tile alone 146.8.
+  const GemmPlan pair = plan_gemm(192, 8192, 28672, h100);
+  EXPECT_EQ(pair.tile.block_m, 128);
+  EXPECT_EQ(pair.tile.multicast, 2) << pair.describe();
+  EXPECT_EQ(pair.num_waves, 1);
+  // Over several waves the pair was no better (192 x 37888 x 3584: 75.1 us, 128x192 alone 71.2).
+  EXPECT_EQ(plan_gemm(192, 37888, 3584, h100).tile.multicast, 1);
+  // Elsewhere multicast stays unpicked (bench/NOTES.md #19).
+  for (int64_t m : {256, 512, 4096}) EXPECT_EQ(plan_gemm(m, 8192, 28672, h100).tile.multicast, 1) << m;
 }
 
 TEST(Heuristics, ClusterCapacityLosesEachGpcsRemainder) {

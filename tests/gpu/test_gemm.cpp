@@ -266,6 +266,20 @@ INSTANTIATE_TEST_SUITE_P(Compiled, TwoBlockWeightScale, ::testing::ValuesIn(two_
                                   std::to_string(t.multicast);
                          });
 
+// One wave over two row blocks, the second partly filled, runs as multicast pairs (the heuristics pick them
+// there, bench/NOTES.md #43): the pair's second CTA owns the M tail, and the planner's own plan is checked.
+TEST(MulticastPairs, PartialSecondRowBlockMatchesReference) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  for (int64_t m : {129, 192, 255}) {
+    ProblemSpec spec{m, 8192 - 64, 512};  // an N tail too
+    spec.seed = 500 + static_cast<uint64_t>(m);
+    const heuristics::GemmPlan plan =
+        heuristics::plan_gemm(spec.m, spec.n, spec.k, heuristics::DeviceModel{});
+    EXPECT_EQ(plan.tile.multicast, 2) << spec.str() << ": " << plan.describe();
+    expect_tile_matches_reference(plan.tile, spec, static_cast<int>(plan.grid / plan.tile.multicast));
+  }
+}
+
 // 256-row tiles run as two waves of 128 rows that share one scratch accumulator set and take turns in the
 // staging buffer (bench/NOTES.md #38). M tails that end inside the second wave, at a warpgroup boundary of
 // it, and inside the first wave; every output dtype (fp32 stages one wave at a time for want of room).
