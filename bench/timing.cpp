@@ -1,7 +1,9 @@
 #include "timing.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -28,28 +30,6 @@ class Event {
   cudaEvent_t event_ = nullptr;
 };
 
-class Graph {
- public:
-  Graph() = default;
-  ~Graph() { reset(); }
-  Graph(const Graph&) = delete;
-  Graph& operator=(const Graph&) = delete;
-  void reset() {
-    if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
-    if (graph_ != nullptr) cudaGraphDestroy(graph_);
-    exec_ = nullptr;
-    graph_ = nullptr;
-  }
-  cudaGraph_t* graph_slot() { return &graph_; }
-  cudaGraph_t graph() const { return graph_; }
-  cudaGraphExec_t* exec_slot() { return &exec_; }
-  cudaGraphExec_t exec() const { return exec_; }
-
- private:
-  cudaGraph_t graph_ = nullptr;
-  cudaGraphExec_t exec_ = nullptr;
-};
-
 float elapsed_ms(const Event& start, const Event& stop) {
   float ms = 0.f;
   BENCH_CHECK_CUDA(cudaEventElapsedTime(&ms, start.get(), stop.get()));
@@ -71,11 +51,16 @@ void abandon_capture(cudaStream_t stream) {
 
 }  // namespace
 
-GraphTiming time_with_graph(cudaStream_t stream, int num_sets, const EnqueueCall& enqueue,
-                            const GraphTimingOptions& options) {
-  if (num_sets < 1) throw std::invalid_argument("time_with_graph: num_sets must be >= 1");
-  if (options.timed_replays < 1) throw std::invalid_argument("time_with_graph: timed_replays must be >= 1");
-  GraphTiming timing;
+double median(std::vector<double> values) {
+  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(values.begin(), values.end());
+  const std::size_t count = values.size();
+  return count % 2 == 1 ? values[count / 2] : 0.5 * (values[count / 2 - 1] + values[count / 2]);
+}
+
+CallGraph::CallGraph(cudaStream_t stream, int num_sets, const EnqueueCall& enqueue,
+                     const GraphTimingOptions& options) {
+  if (num_sets < 1) throw std::invalid_argument("CallGraph: num_sets must be >= 1");
   Event start;
   Event stop;
 
@@ -90,43 +75,89 @@ GraphTiming time_with_graph(cudaStream_t stream, int num_sets, const EnqueueCall
   BENCH_CHECK_CUDA(cudaEventRecord(stop.get(), stream));
   BENCH_CHECK_CUDA(cudaGetLastError());
   BENCH_CHECK_CUDA(cudaEventSynchronize(stop.get()));
-  timing.eager_estimate_us = std::max(1e3 * static_cast<double>(elapsed_ms(start, stop)), 1.0);
+  eager_estimate_us_ = std::max(1e3 * static_cast<double>(elapsed_ms(start, stop)), 1.0);
 
-  const double wanted_calls = std::ceil(options.target_graph_us / timing.eager_estimate_us);
+  const double wanted_calls = std::ceil(options.target_graph_us / eager_estimate_us_);
   const int capped_calls = static_cast<int>(std::min<double>(wanted_calls, options.max_calls_per_graph));
-  timing.calls_per_graph = std::max(num_sets, std::max(capped_calls, 1));
+  calls_per_graph_ = std::max(num_sets, std::max(capped_calls, 1));
 
-  Graph graph;
   BENCH_CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   try {
-    for (int call = 0; call < timing.calls_per_graph; ++call) enqueue(call % num_sets, stream);
+    for (int call = 0; call < calls_per_graph_; ++call) enqueue(call % num_sets, stream);
   } catch (...) {
     abandon_capture(stream);
     throw;
   }
-  BENCH_CHECK_CUDA(cudaStreamEndCapture(stream, graph.graph_slot()));
-  BENCH_CHECK_CUDA(cudaGraphInstantiate(graph.exec_slot(), graph.graph(), 0));
-  BENCH_CHECK_CUDA(cudaGraphUpload(graph.exec(), stream));
+  BENCH_CHECK_CUDA(cudaStreamEndCapture(stream, &graph_));
+  try {
+    BENCH_CHECK_CUDA(cudaGraphInstantiate(&exec_, graph_, 0));
+    BENCH_CHECK_CUDA(cudaGraphUpload(exec_, stream));
+    // One untimed replay: the first launch of an instantiated graph carries setup cost.
+    launch(stream);
+    BENCH_CHECK_CUDA(cudaStreamSynchronize(stream));
+  } catch (...) {
+    if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
+    cudaGraphDestroy(graph_);
+    throw;
+  }
+}
 
-  // One untimed replay: the first launch of an instantiated graph carries setup cost.
-  BENCH_CHECK_CUDA(cudaGraphLaunch(graph.exec(), stream));
-  BENCH_CHECK_CUDA(cudaStreamSynchronize(stream));
+CallGraph::~CallGraph() {
+  if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
+  if (graph_ != nullptr) cudaGraphDestroy(graph_);
+}
 
-  for (int replay = 0; replay < options.timed_replays; ++replay) {
+void CallGraph::launch(cudaStream_t stream) const {
+  BENCH_CHECK_CUDA(cudaGraphLaunch(exec_, stream));
+}
+
+std::vector<double> CallGraph::timed_replays(cudaStream_t stream, int count) const {
+  if (count < 1) throw std::invalid_argument("CallGraph::timed_replays: count must be >= 1");
+  Event start;
+  Event stop;
+  std::vector<double> replay_us;
+  for (int replay = 0; replay < count; ++replay) {
     BENCH_CHECK_CUDA(cudaEventRecord(start.get(), stream));
-    BENCH_CHECK_CUDA(cudaGraphLaunch(graph.exec(), stream));
+    launch(stream);
     BENCH_CHECK_CUDA(cudaEventRecord(stop.get(), stream));
     BENCH_CHECK_CUDA(cudaEventSynchronize(stop.get()));
-    timing.replay_us.push_back(1e3 * static_cast<double>(elapsed_ms(start, stop)));
+    replay_us.push_back(1e3 * static_cast<double>(elapsed_ms(start, stop)));
   }
   BENCH_CHECK_CUDA(cudaGetLastError());
+  return replay_us;
+}
 
-  std::vector<double> sorted = timing.replay_us;
-  std::sort(sorted.begin(), sorted.end());
-  const size_t count = sorted.size();
-  const double median =
-      count % 2 == 1 ? sorted[count / 2] : 0.5 * (sorted[count / 2 - 1] + sorted[count / 2]);
-  timing.us_per_call = median / timing.calls_per_graph;
+int CallGraph::replay_for(cudaStream_t stream, double seconds) const {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point begin = Clock::now();
+  // Each replay is followed by an event; the host waits for replay i - 1 while replay i is queued, so the
+  // GPU always has the next graph (~3 ms of work) ready when one ends.
+  Event done[2];
+  int replays = 0;
+  launch(stream);
+  BENCH_CHECK_CUDA(cudaEventRecord(done[0].get(), stream));
+  ++replays;
+  while (true) {
+    launch(stream);
+    BENCH_CHECK_CUDA(cudaEventRecord(done[replays % 2].get(), stream));
+    ++replays;
+    BENCH_CHECK_CUDA(cudaEventSynchronize(done[replays % 2].get()));  // the replay before the one just queued
+    if (std::chrono::duration<double>(Clock::now() - begin).count() >= seconds) break;
+  }
+  BENCH_CHECK_CUDA(cudaStreamSynchronize(stream));
+  BENCH_CHECK_CUDA(cudaGetLastError());
+  return replays;
+}
+
+GraphTiming time_with_graph(cudaStream_t stream, int num_sets, const EnqueueCall& enqueue,
+                            const GraphTimingOptions& options) {
+  if (options.timed_replays < 1) throw std::invalid_argument("time_with_graph: timed_replays must be >= 1");
+  const CallGraph graph(stream, num_sets, enqueue, options);
+  GraphTiming timing;
+  timing.eager_estimate_us = graph.eager_estimate_us();
+  timing.calls_per_graph = graph.calls_per_graph();
+  timing.replay_us = graph.timed_replays(stream, options.timed_replays);
+  timing.us_per_call = median(timing.replay_us) / timing.calls_per_graph;
   return timing;
 }
 
