@@ -57,8 +57,19 @@ else
 fi
 
 echo "== GPU tests"
-# A hung kernel must not eat the whole device call.
-if timeout "${GPU_TEST_TIMEOUT:-400}" "$build/tests/blockgemm_gpu_tests" --gtest_brief=1 --gtest_filter="$gtest_filter" >"$OUT/gpu_tests.log" 2>&1; then
+# The whole suite runs as README's test command runs it: ctest, one process per test, 16 at a time on one
+# GPU, three times over (--repeat until-fail:3), so ordering that holds only by luck shows up (issue 24 found
+# a poison memset on the legacy stream racing a graph replay on a non-blocking one). A gtest filter runs
+# that subset in one process instead. A hung kernel must not eat the whole device call.
+if [ "$gtest_filter" = "*" ]; then
+  if timeout "${GPU_TEST_TIMEOUT:-480}" ctest --test-dir "$build" -j "${CTEST_JOBS:-16}" --repeat until-fail:3 \
+       --timeout 300 --output-on-failure >"$OUT/gpu_tests.log" 2>&1; then
+    summary+=("ctest -j ${CTEST_JOBS:-16} --repeat until-fail:3: $(grep -E 'tests passed' "$OUT/gpu_tests.log" | tail -1), $(grep -c '(Skipped)' "$OUT/gpu_tests.log") skipped")
+  else
+    status=1; grep -E "Failure|\*\*\*Failed|Timeout|Which is|expected" "$OUT/gpu_tests.log" | head -60
+    summary+=("ctest: FAILED ($(grep -E 'tests passed|tests failed' "$OUT/gpu_tests.log" | tail -1))")
+  fi
+elif timeout "${GPU_TEST_TIMEOUT:-400}" "$build/tests/blockgemm_gpu_tests" --gtest_brief=1 --gtest_filter="$gtest_filter" >"$OUT/gpu_tests.log" 2>&1; then
   summary+=("gpu tests: $(grep -E '^\[  PASSED' "$OUT/gpu_tests.log") $(grep -E 'SKIPPED' "$OUT/gpu_tests.log" | head -1)")
 else
   status=1; grep -E "Failure|FAILED|error|expected|Which is|lacks|diff" "$OUT/gpu_tests.log" | head -60

@@ -4,6 +4,8 @@
 //
 // with DeepSeek-style scales: input_scale (M, K/128), one fp32 per 1x128 group along K; weight_scale
 // either (ceil(N/128), K/128) for 128x128 blocks or (N, K/128) for 1x128 row groups, told apart by shape.
+// A drop-in for FlashInfer's fp8_blockscale_gemm_sm90: its callers' transposed input scale is accepted and
+// its error wording appears in ours (see below).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -31,7 +33,10 @@ std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(const TensorView& input, co
 //   input   (M, K)  fp8 e4m3 or bf16, row-major (row stride >= K)
 //   weight  (N, K)  fp8 e4m3 or bf16, row-major (row stride >= K); fp8 input needs an fp8 weight
 //   input_scale  (M, K/128) fp32, row-major (stride (>= K/128, 1)) or column-major (stride (1, >= M));
-//                required for fp8 input, None for bf16 input (quantized inside, 1x128 groups)
+//                required for fp8 input, None for bf16 input (quantized inside, 1x128 groups). Where
+//                M != K/128 the transpose (K/128, M) is accepted too, in either layout: FlashInfer's
+//                callers pass that, M-contiguous (strides (ceil4(M), 1) over a (K/128, ceil4(M)) buffer).
+//                Where M == K/128 the shapes coincide and a square tensor is read as (M, K/128).
 //   weight_scale (ceil(N/128), K/128) or (N, K/128) fp32, row- or column-major likewise; required for fp8
 //                weight, None for bf16 weight (quantized inside, 128x128 blocks)
 //   out     (M, N)  bf16, fp16 or fp32, row-major (row stride >= N)
@@ -39,7 +44,10 @@ std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(const TensorView& input, co
 // bf16 operands are quantized into `workspace`, or, when none is given, into a buffer the library keeps
 // per device; that one grows on first use of a larger problem, which cannot happen during CUDA graph
 // capture (run the shape once before capturing, or pass a workspace).
-// Throws blockgemm::Error naming the argument, the expected and the given value on any bad input.
+// Throws blockgemm::Error naming the argument, the expected and the given value on any bad input
+// ("fp8_blockscale_gemm_sm90: <argument>: expected ..., got ...", with FlashInfer's wording inside where its
+// callers match on it), all checked before the device is queried; a GPU other than Hopper is an invalid
+// argument (Error::Kind::kInvalidArgument) like the rest.
 void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
                               const std::optional<TensorView>& input_scale,
                               const std::optional<TensorView>& weight_scale, const TensorView& out,

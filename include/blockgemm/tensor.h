@@ -26,15 +26,18 @@ class Error : public std::runtime_error {
 };
 
 // A view of someone else's memory: pointer, dtype, shape and strides in elements, and where it lives.
-// Rank is 1 or 2; the library only ever reads `shape[0..rank)` and `strides[0..rank)`.
+// Rank is 1, 2 or 3; the library only ever reads `shape[0..rank)` and `strides[0..rank)`. The dense GEMM
+// takes matrices (rank 2); the grouped GEMM (blockgemm/grouped.h) also takes rank-3 tensors (group, rows,
+// cols). rows() and cols() describe a rank-1 or rank-2 view.
 struct TensorView {
   static constexpr int kHostDevice = -1;
+  static constexpr int kMaxRank = 3;
 
   void* data = nullptr;
   DType dtype = DType::kFloat32;
   int rank = 0;
-  int64_t shape[2] = {0, 0};
-  int64_t strides[2] = {0, 0};
+  int64_t shape[kMaxRank] = {0, 0, 0};
+  int64_t strides[kMaxRank] = {0, 0, 0};
   int device = kHostDevice;  // CUDA ordinal, or kHostDevice
 
   // A contiguous row-major matrix.
@@ -55,9 +58,31 @@ struct TensorView {
     view.device = device;
     return view;
   }
+  // A contiguous (d0, d1, d2) tensor, row-major in its last two dimensions: (d1 * d2, d2, 1).
+  static TensorView tensor3(void* data, DType dtype, int64_t d0, int64_t d1, int64_t d2, int device) {
+    return strided3(data, dtype, d0, d1, d2, d1 * d2, d2, 1, device);
+  }
+  // A rank-3 tensor with arbitrary strides (elements).
+  static TensorView strided3(void* data, DType dtype, int64_t d0, int64_t d1, int64_t d2, int64_t s0,
+                             int64_t s1, int64_t s2, int device) {
+    TensorView view = strided(data, dtype, d1, d2, s1, s2, device);
+    view.rank = 3;
+    view.shape[0] = d0;
+    view.shape[1] = d1;
+    view.shape[2] = d2;
+    view.strides[0] = s0;
+    view.strides[1] = s1;
+    view.strides[2] = s2;
+    return view;
+  }
   int64_t rows() const { return shape[0]; }
   int64_t cols() const { return rank == 2 ? shape[1] : 1; }
-  int64_t numel() const { return rank == 0 ? 0 : shape[0] * cols(); }
+  int64_t numel() const {
+    if (rank == 0) return 0;
+    int64_t count = 1;
+    for (int i = 0; i < rank && i < kMaxRank; ++i) count *= shape[i];
+    return count;
+  }
 };
 
 // Device memory owned by the library's convenience calls; freed on destruction.

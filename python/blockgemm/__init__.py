@@ -15,201 +15,22 @@ and arrive as ``ValueError`` (``NotImplementedError`` for unsupported cases, ``R
 failures). Only what the library cannot see is checked here: that arguments are tensors and live on a GPU.
 """
 
-# No `from __future__ import annotations`: torch.library infers the ops' schemas from the annotations,
-# which must stay real objects, not strings.
-from typing import Optional
-
-# torch first: it loads the CUDA runtime (libcudart.so.13) that the extension links against, so the
-# extension resolves it from the process instead of needing it on the loader path.
-import torch
-
-from . import _blockgemm_ext as _ext
-
-__all__ = ["fp8_blockscale_gemm_sm90"]
 __version__ = "0.1.0"
 
-_FUNCTION = "fp8_blockscale_gemm_sm90"
+try:
+    import torch  # noqa: F401  (loads the CUDA runtime the extension links against; see _gemm)
+except ImportError as _error:
+    # Without torch only the pure-Python parts (the benchmark's harness logic, blockgemm.bench) import; the
+    # GEMM needs torch tensors.
+    _MISSING_TORCH = _error
+    __all__ = []
 
-# torch dtype -> the extension's dtype names. Anything else is passed by its torch name, and the extension
-# reports it as unsupported, naming the argument.
-_DTYPE_NAMES = {
-    torch.float8_e4m3fn: "float8_e4m3fn",
-    torch.bfloat16: "bfloat16",
-    torch.float16: "float16",
-    torch.float32: "float32",
-}
+    def __getattr__(name: str):
+        raise AttributeError(f"blockgemm.{name}: needs PyTorch, which cannot be imported ({_MISSING_TORCH})")
 
+else:
+    from ._gemm import BlockgemmArgumentError, fp8_blockscale_gemm_sm90
+    from .grouped import contiguous_group_alignment, grouped_gemm_contiguous, grouped_gemm_masked
 
-def _dtype_name(dtype: torch.dtype) -> str:
-    name = _DTYPE_NAMES.get(dtype)
-    return name if name is not None else str(dtype).removeprefix("torch.")
-
-
-def _desc(t: torch.Tensor) -> tuple:
-    """The extension's view of a tensor: (data_ptr, dtype, shape, strides in elements, device or -1)."""
-    index = t.device.index if t.is_cuda else None
-    return (t.data_ptr(), _dtype_name(t.dtype), tuple(t.shape), t.stride(), -1 if index is None else index)
-
-
-def _optional_desc(t: Optional[torch.Tensor]) -> Optional[tuple]:
-    return None if t is None else _desc(t)
-
-
-# torch's raw current-stream query skips building a torch.cuda.Stream object (about 2 us per call); the
-# public API is the fallback where the private one is missing.
-_raw_current_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
-
-
-def _stream(t: torch.Tensor) -> int:
-    # torch's current stream for the tensor's device: inside torch.cuda.graph() that is the capturing stream.
-    if not t.is_cuda:
-        return 0
-    if _raw_current_stream is not None:
-        return _raw_current_stream(t.device.index)
-    return torch.cuda.current_stream(t.device).cuda_stream
-
-
-def _check_tensor(name: str, t: object, optional: bool = False, function: str = _FUNCTION) -> None:
-    if t is None and optional:
-        return
-    if not isinstance(t, torch.Tensor):
-        expected = "a torch.Tensor or None" if optional else "a torch.Tensor"
-        raise TypeError(f"{function}: {name}: expected {expected}, got {type(t).__name__}")
-    if not t.is_cuda:
-        raise ValueError(f"{function}: {name}.device: expected a CUDA tensor, got {t.device}")
-
-
-def _out_shape(input: torch.Tensor, weight: torch.Tensor) -> tuple[int, int]:
-    # Needed before the library sees the operands (to allocate out), so the rank check that would name them
-    # happens here, in the library's message format.
-    for name, t in (("input", input), ("weight", weight)):
-        if t.dim() != 2:
-            raise ValueError(f"{_FUNCTION}: {name}: expected a 2-D tensor, got {t.dim()}-D tensor")
-    return input.shape[0], weight.shape[0]
-
-
-def _run(
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    input_scale: Optional[torch.Tensor],
-    weight_scale: Optional[torch.Tensor],
-    out: torch.Tensor,
-) -> None:
-    input_desc, weight_desc = _desc(input), _desc(weight)
-    workspace = None
-    # bf16 operands are quantized into a workspace. Taking it from torch's caching allocator makes it cheap
-    # per call and valid under CUDA graph capture (it comes from the graph's private pool), where the
-    # library's own buffer could not grow.
-    if (input.dtype == torch.bfloat16 or weight.dtype == torch.bfloat16) and input.is_cuda:
-        nbytes = _ext.workspace_bytes(input_desc, weight_desc)
-        if nbytes > 0:
-            workspace = torch.empty(nbytes, dtype=torch.uint8, device=input.device)
-    _ext.gemm(
-        input_desc,
-        weight_desc,
-        _optional_desc(input_scale),
-        _optional_desc(weight_scale),
-        _desc(out),
-        _stream(input),
-        0 if workspace is None else workspace.data_ptr(),
-        0 if workspace is None else workspace.numel(),
-    )
-
-
-def _gemm_eager(
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    input_scale: Optional[torch.Tensor],
-    weight_scale: Optional[torch.Tensor],
-    out_dtype: torch.dtype,
-) -> torch.Tensor:
-    out = torch.empty(_out_shape(input, weight), dtype=out_dtype, device=input.device)
-    _run(input, weight, input_scale, weight_scale, out)
-    return out
-
-
-@torch.library.custom_op("blockgemm::gemm", mutates_args=())
-def _gemm(
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    input_scale: Optional[torch.Tensor],
-    weight_scale: Optional[torch.Tensor],
-    out_dtype: torch.dtype,
-) -> torch.Tensor:
-    return _gemm_eager(input, weight, input_scale, weight_scale, out_dtype)
-
-
-@_gemm.register_fake
-def _gemm_fake(input, weight, input_scale, weight_scale, out_dtype):
-    return torch.empty(_out_shape(input, weight), dtype=out_dtype, device=input.device)
-
-
-@torch.library.custom_op("blockgemm::gemm_out", mutates_args=("out",))
-def _gemm_out(
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    input_scale: Optional[torch.Tensor],
-    weight_scale: Optional[torch.Tensor],
-    out: torch.Tensor,
-) -> None:
-    _run(input, weight, input_scale, weight_scale, out)
-
-
-@_gemm_out.register_fake
-def _gemm_out_fake(input, weight, input_scale, weight_scale, out):
-    return None
-
-
-def fp8_blockscale_gemm_sm90(
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    input_scale: Optional[torch.Tensor] = None,
-    weight_scale: Optional[torch.Tensor] = None,
-    out: Optional[torch.Tensor] = None,
-    out_dtype: Optional[torch.dtype] = None,
-) -> torch.Tensor:
-    """Returns ``input @ weight.T`` computed with FP8 block scaling on a Hopper GPU.
-
-    Args:
-        input: (M, K) ``torch.float8_e4m3fn`` or ``torch.bfloat16``, row-major (row stride >= K).
-        weight: (N, K) ``torch.float8_e4m3fn`` or ``torch.bfloat16``, row-major. An fp8 input needs an fp8
-            weight.
-        input_scale: (M, K/128) float32, row- or column-major (e.g. ``torch.empty(K // 128, M).t()``);
-            required for fp8 input, None for bf16 input.
-        weight_scale: (ceil(N/128), K/128) per 128x128 block or (N, K/128) per 1x128 row group, float32;
-            required for fp8 weight, None for bf16 weight.
-        out: optional (M, N) bf16/fp16/fp32 row-major tensor to write; returned.
-        out_dtype: dtype of the result (default ``torch.bfloat16``); must equal ``out.dtype`` if both given.
-
-    K must be a multiple of 128 and N of 16. Runs on the current stream of the operands' device, without
-    host synchronisation.
-
-    Raises:
-        TypeError: an argument is not a tensor.
-        ValueError: any invalid argument (the message names it), including CPU tensors.
-    """
-    _check_tensor("input", input)
-    _check_tensor("weight", weight)
-    _check_tensor("input_scale", input_scale, optional=True)
-    _check_tensor("weight_scale", weight_scale, optional=True)
-    # Eager calls on plain tensors go straight to the extension: the torch.library dispatch costs ~35 us per
-    # call (measured on H100, see python/tests), several times a small GEMM. Under torch.compile, or with
-    # tensor subclasses (fake tensors while tracing), the registered custom ops carry the call instead.
-    direct = not torch.compiler.is_compiling() and all(
-        t is None or type(t) is torch.Tensor for t in (input, weight, input_scale, weight_scale, out)
-    )
-    if out is not None:
-        _check_tensor("out", out)
-        if out_dtype is not None and out_dtype != out.dtype:
-            raise ValueError(f"{_FUNCTION}: out_dtype: expected out's dtype {out.dtype} (or None), got {out_dtype}")
-        if direct:
-            _run(input, weight, input_scale, weight_scale, out)
-        else:
-            torch.ops.blockgemm.gemm_out(input, weight, input_scale, weight_scale, out)
-        return out
-    if out_dtype is not None and not isinstance(out_dtype, torch.dtype):
-        raise TypeError(f"{_FUNCTION}: out_dtype: expected a torch.dtype or None, got {type(out_dtype).__name__}")
-    dtype = torch.bfloat16 if out_dtype is None else out_dtype
-    if direct:
-        return _gemm_eager(input, weight, input_scale, weight_scale, dtype)
-    return torch.ops.blockgemm.gemm(input, weight, input_scale, weight_scale, dtype)
+    __all__ = ["BlockgemmArgumentError", "fp8_blockscale_gemm_sm90"]
+    __all__ += ["contiguous_group_alignment", "grouped_gemm_contiguous", "grouped_gemm_masked"]

@@ -11,7 +11,7 @@ from typing import Tuple
 
 import torch
 
-from . import _desc, _stream
+from ._gemm import _desc, _stream
 from . import _blockgemm_ext as _ext
 
 __all__ = ["per_token_cast_to_fp8", "per_block_cast_to_fp8"]

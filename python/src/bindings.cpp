@@ -28,6 +28,14 @@ using blockgemm::Error;
 using blockgemm::TensorView;
 
 constexpr const char* kGemm = "fp8_blockscale_gemm_sm90";
+constexpr const char* kAnyDtype = "one of float8_e4m3fn, bfloat16, float16, float32";
+// The GEMM's operands: FlashInfer's wording ("FP8 ... or BF16"), which its callers match on.
+constexpr const char* kOperandDtype = "FP8 (float8_e4m3fn) or BF16 (bfloat16)";
+
+// The Python class of the library's argument errors (Error::Kind::kInvalidArgument), created with the
+// module: a ValueError, as FlashInfer raises for every documented argument error, and a RuntimeError too,
+// so that code which caught an unsupported (non-Hopper) GPU as a device failure still catches it.
+PyObject* argument_error_type = nullptr;
 
 // Problems the library cannot see (it never receives these values) are reported in its own format,
 // "<function>: <argument>: expected ..., got ...", so Python callers get one style of message.
@@ -37,17 +45,19 @@ constexpr const char* kGemm = "fp8_blockscale_gemm_sm90";
               std::string(function) + ": " + argument + ": expected " + expected + ", got " + actual);
 }
 
-DType parse_dtype(const char* function, const std::string& argument, std::string_view name) {
+DType parse_dtype(const char* function, const std::string& argument, std::string_view name,
+                  const char* expected) {
   // torch's names: the library's DType names differ for fp8 ("float8_e4m3"), and only e4m3fn is the
   // format the kernels read.
   if (name == "float8_e4m3fn") return DType::kFloat8E4M3;
   if (name == "bfloat16") return DType::kBFloat16;
   if (name == "float16") return DType::kFloat16;
   if (name == "float32") return DType::kFloat32;
-  fail(function, argument + ".dtype", "one of float8_e4m3fn, bfloat16, float16, float32", std::string(name));
+  fail(function, argument + ".dtype", expected, std::string(name));
 }
 
-TensorView parse_view(const char* function, const char* argument, nb::handle desc) {
+TensorView parse_view(const char* function, const char* argument, nb::handle desc,
+                      const char* expected_dtype = kAnyDtype) {
   // A malformed descriptor is a bug in the Python wrapper, not a user error: TypeError.
   if (!nb::isinstance<nb::tuple>(desc) || nb::len(desc) != 5)
     throw nb::type_error(
@@ -69,7 +79,7 @@ TensorView parse_view(const char* function, const char* argument, nb::handle des
   view.data = reinterpret_cast<void*>(nb::cast<std::uintptr_t>(t[0]));
   if (!nb::isinstance<nb::str>(t[1]))
     throw nb::type_error((std::string(argument) + ": descriptor dtype must be a str").c_str());
-  view.dtype = parse_dtype(function, argument, nb::borrow<nb::str>(t[1]).c_str());
+  view.dtype = parse_dtype(function, argument, nb::borrow<nb::str>(t[1]).c_str(), expected_dtype);
   for (int i = 0; i < view.rank; ++i) {
     view.shape[i] = nb::cast<int64_t>(shape[i]);
     view.strides[i] = nb::cast<int64_t>(strides[i]);
@@ -116,8 +126,8 @@ class DeviceGuard {
 
 void gemm(nb::handle input, nb::handle weight, nb::handle input_scale, nb::handle weight_scale,
           nb::handle out, std::uintptr_t stream, std::uintptr_t workspace_ptr, std::size_t workspace_bytes) {
-  const TensorView a = parse_view(kGemm, "input", input);
-  const TensorView b = parse_view(kGemm, "weight", weight);
+  const TensorView a = parse_view(kGemm, "input", input, kOperandDtype);
+  const TensorView b = parse_view(kGemm, "weight", weight, kOperandDtype);
   const std::optional<TensorView> sa = parse_optional_view(kGemm, "input_scale", input_scale);
   const std::optional<TensorView> sb = parse_optional_view(kGemm, "weight_scale", weight_scale);
   const TensorView c = parse_view(kGemm, "out", out);
@@ -134,8 +144,8 @@ void gemm(nb::handle input, nb::handle weight, nb::handle input_scale, nb::handl
 }
 
 std::size_t workspace_bytes(nb::handle input, nb::handle weight) {
-  return blockgemm::fp8_blockscale_gemm_sm90_workspace_bytes(parse_view(kGemm, "input", input),
-                                                             parse_view(kGemm, "weight", weight));
+  return blockgemm::fp8_blockscale_gemm_sm90_workspace_bytes(
+      parse_view(kGemm, "input", input, kOperandDtype), parse_view(kGemm, "weight", weight, kOperandDtype));
 }
 
 template <void (*Cast)(const TensorView&, const TensorView&, const TensorView&, cudaStream_t)>
@@ -152,12 +162,12 @@ void translate_error(const std::exception_ptr& error, void* /*payload*/) {
   try {
     std::rethrow_exception(error);
   } catch (const Error& e) {
-    // Bad arguments are the caller's to fix (ValueError); a missing kernel is a limitation
-    // (NotImplementedError); anything the CUDA runtime reports stays a RuntimeError, as in torch.
+    // Bad arguments are the caller's to fix (BlockgemmArgumentError, a ValueError); a missing kernel is a
+    // limitation (NotImplementedError); anything the CUDA runtime reports stays a RuntimeError, as in torch.
     PyObject* type = PyExc_RuntimeError;
     switch (e.kind()) {
       case Error::Kind::kInvalidArgument:
-        type = PyExc_ValueError;
+        type = argument_error_type != nullptr ? argument_error_type : PyExc_ValueError;
         break;
       case Error::Kind::kNotImplemented:
         type = PyExc_NotImplementedError;
@@ -175,6 +185,13 @@ void translate_error(const std::exception_ptr& error, void* /*payload*/) {
 
 NB_MODULE(_blockgemm_ext, m) {
   m.doc() = "blockgemm C++ bindings over (data_ptr, dtype, shape, strides, device) descriptors";
+  // A new reference kept for the life of the process, like the built-in exception types it derives from.
+  argument_error_type = PyErr_NewExceptionWithDoc(
+      "blockgemm._blockgemm_ext.BlockgemmArgumentError",
+      "An invalid argument: a ValueError (FlashInfer's class for the same errors) and a RuntimeError.",
+      nb::make_tuple(nb::handle(PyExc_ValueError), nb::handle(PyExc_RuntimeError)).ptr(), nullptr);
+  if (argument_error_type == nullptr) throw nb::python_error();
+  m.attr("BlockgemmArgumentError") = nb::handle(argument_error_type);
   nb::register_exception_translator(&translate_error);
 
   m.def("gemm", &gemm, "input"_a, "weight"_a, "input_scale"_a.none(), "weight_scale"_a.none(), "out"_a,
@@ -194,4 +211,6 @@ NB_MODULE(_blockgemm_ext, m) {
         cast<&blockgemm::per_block_cast_to_fp8>("per_block_cast_to_fp8", x, out, scales, stream);
       },
       "x"_a, "out"_a, "scales"_a, "stream"_a, "bf16 x -> fp8 out with one fp32 scale per 128x128 block.");
+  void blockgemm_register_grouped(nb::module_ & m);  // python/src/bindings_grouped.cpp: the grouped GEMM
+  blockgemm_register_grouped(m);
 }

@@ -519,7 +519,7 @@ def test_python_overhead():
     out = torch.empty((m, n), dtype=BF16, device=DEVICE)
 
     from blockgemm import _blockgemm_ext as ext  # the bare binding, for the split of the overhead
-    from blockgemm import _desc, _stream
+    from blockgemm._gemm import _desc, _stream
 
     descs = (_desc(aq), _desc(wq), _desc(sa), _desc(sw), _desc(out))
     stream = _stream(aq)

@@ -42,26 +42,31 @@ kernels::Fp8GemmArgs validate(const TensorView& input, const TensorView& weight,
     check.require_data(name, *t);
   }
 
-  // dtype combination first: it decides which other arguments must exist.
+  // dtype combination first: it decides which other arguments must exist. Messages here and below carry
+  // FlashInfer's wording for the same errors ("FP8 ... or BF16", "divisible by block size", ...): this
+  // function replaces its fp8_blockscale_gemm_sm90, whose callers may match on those words.
   const bool input_fp8 = input.dtype == DType::kFloat8E4M3;
   const bool weight_fp8 = weight.dtype == DType::kFloat8E4M3;
   if (input_fp8 && weight.dtype == DType::kBFloat16)
-    fail("weight.dtype", "float8_e4m3 when input is float8_e4m3 (fp8 input x bf16 weight is not supported)",
+    fail("weight.dtype", "float8_e4m3 when input is float8_e4m3 (FP8 input + BF16 weight is not supported)",
          dtype_name(weight.dtype));
   if (!input_fp8 && input.dtype != DType::kBFloat16)
-    fail("input.dtype", "float8_e4m3 or bfloat16", dtype_name(input.dtype));
+    fail("input.dtype", "FP8 (float8_e4m3) or BF16 (bfloat16)", dtype_name(input.dtype));
   if (!weight_fp8 && weight.dtype != DType::kBFloat16)
-    fail("weight.dtype", "float8_e4m3 or bfloat16", dtype_name(weight.dtype));
+    fail("weight.dtype", "FP8 (float8_e4m3) or BF16 (bfloat16)", dtype_name(weight.dtype));
   // bf16 operands are quantized inside: a scale for them is a caller mistake, not something to ignore.
   if (!input_fp8 && input_scale)
-    fail("input_scale", "None for bfloat16 input (it is quantized inside)", "a tensor");
+    fail("input_scale", "None (input_scale should not be provided for BF16 input: it is quantized inside)",
+         "a tensor");
   if (!weight_fp8 && weight_scale)
-    fail("weight_scale", "None for bfloat16 weight (it is quantized inside)", "a tensor");
+    fail("weight_scale", "None (weight_scale should not be provided for BF16 weight: it is quantized inside)",
+         "a tensor");
 
   const int64_t m = input.rows(), k = input.cols(), n = weight.rows();
   if (weight.cols() != k)
-    fail("weight", "shape (N, " + std::to_string(k) + ") to match input's K", shape_str(weight));
-  if (k % kGroupK != 0) fail("input", "K (columns) a multiple of 128", std::to_string(k));
+    fail("weight", "shape (N, " + std::to_string(k) + ") to match input's K (K dimension mismatch)",
+         shape_str(weight));
+  if (k % kGroupK != 0) fail("input", "K (columns) divisible by block size 128", std::to_string(k));
   if (k == 0) fail("input", "K > 0", "0");
   if (n % 16 != 0) fail("weight", "N (rows) a multiple of 16", std::to_string(n));
   if (n == 0) fail("weight", "N > 0", "0");
@@ -82,18 +87,31 @@ kernels::Fp8GemmArgs validate(const TensorView& input, const TensorView& weight,
   const int64_t k_groups = k / kGroupK;
   const int64_t n_blocks = (n + 127) / 128;
   bool per_row = false;
+  // FlashInfer's callers hand over the input scale M-contiguous as a (K/128, M) view (its kernel ignores
+  // the strides and assumes that layout). Such a view is the (M, K/128) one with its strides swapped, so it
+  // is accepted as the transpose wherever the two shapes differ; where M == K/128 they coincide and the
+  // documented (M, K/128) reading wins.
+  bool input_scale_transposed = false;
   if (input_fp8) {
-    if (!input_scale) fail("input_scale", "an fp32 (M, K/128) tensor for fp8 input", "None");
+    if (!input_scale)
+      fail("input_scale", "an fp32 (M, K/128) tensor (input_scale is required when input is FP8)", "None");
     check.require_matrix("input_scale", *input_scale);
     check.require_data("input_scale", *input_scale);
     if (input_scale->dtype != DType::kFloat32)
       fail("input_scale.dtype", "float32", dtype_name(input_scale->dtype));
-    if (input_scale->rows() != m || input_scale->cols() != k_groups)
-      fail("input_scale", "shape (" + std::to_string(m) + ", " + std::to_string(k_groups) + ")",
+    const bool documented = input_scale->rows() == m && input_scale->cols() == k_groups;
+    input_scale_transposed =
+        !documented && m != k_groups && input_scale->rows() == k_groups && input_scale->cols() == m;
+    if (!documented && !input_scale_transposed) {
+      const std::string mk = "(" + std::to_string(m) + ", " + std::to_string(k_groups) + ")";
+      const std::string km = "(" + std::to_string(k_groups) + ", " + std::to_string(m) + ")";
+      fail("input_scale", "shape " + mk + (m != k_groups ? " or its transpose " + km : ""),
            shape_str(*input_scale));
+    }
   }
   if (weight_fp8) {
-    if (!weight_scale) fail("weight_scale", "an fp32 tensor for fp8 weight", "None");
+    if (!weight_scale)
+      fail("weight_scale", "an fp32 tensor (weight_scale is required when weight is FP8)", "None");
     check.require_matrix("weight_scale", *weight_scale);
     check.require_data("weight_scale", *weight_scale);
     if (weight_scale->dtype != DType::kFloat32)
@@ -121,8 +139,11 @@ kernels::Fp8GemmArgs validate(const TensorView& input, const TensorView& weight,
   check.require_row_major("input", input, 16);
   check.require_row_major("weight", weight, 16);
   if (have_out) check.require_row_major("out", out, 16);
-  const ScaleStrides a_layout =
+  // Checked as given, so that a message quotes the caller's own strides; a transposed view's strides are
+  // then swapped into the (M, K/128) order the kernel indexes.
+  ScaleStrides a_layout =
       input_scale ? check.require_scale_layout("input_scale", *input_scale) : ScaleStrides{0, 0};
+  if (input_scale_transposed) a_layout = {a_layout.col_stride, a_layout.row_stride};
   const ScaleStrides b_layout =
       weight_scale ? check.require_scale_layout("weight_scale", *weight_scale) : ScaleStrides{0, 0};
 
@@ -188,10 +209,12 @@ void require_hopper(int device, int capability_override) {
     cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
     capability = major * 10 + minor;
   }
+  // An invalid argument rather than a device failure: the tensors live on a GPU this function does not
+  // support, which FlashInfer's fp8_blockscale_gemm_sm90 also reports as a bad argument (ValueError).
   if (capability != 90)
-    fail("device", "a Hopper GPU (compute capability 9.0, sm_90a)",
-         "compute capability " + std::to_string(capability / 10) + "." + std::to_string(capability % 10),
-         Error::Kind::kDevice);
+    fail("device",
+         "a Hopper GPU (compute capability 9.0, sm_90a; only supported on SM90 (Hopper) architecture)",
+         "compute capability " + std::to_string(capability / 10) + "." + std::to_string(capability % 10));
 }
 
 }  // namespace blockgemm::api

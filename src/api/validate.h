@@ -23,7 +23,9 @@ void validate_gemm_operands(const TensorView& input, const TensorView& weight,
                             const std::optional<TensorView>& input_scale,
                             const std::optional<TensorView>& weight_scale, std::optional<DType> out_dtype);
 
-// Throws Error(kDevice) unless `device` is a Hopper GPU (compute capability 9.0) this process can use.
+// Throws unless `device` is a Hopper GPU (compute capability 9.0) this process can use: Error(kDevice) when
+// it cannot be queried, Error(kInvalidArgument) for another architecture (the seed reports that as a bad
+// argument too, ValueError in Python).
 // `capability_override` (major * 10 + minor, for tests) replaces the queried capability when >= 0.
 void require_hopper(int device, int capability_override = -1);
 

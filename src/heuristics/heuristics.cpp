@@ -206,6 +206,92 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
   return best;
 }
 
+// ---- grouped GEMM ------------------------------------------------------------------------------------
+
+int64_t grouped_average_rows(int64_t m_total, int64_t num_groups) {
+  return std::max<int64_t>(1, ceil_div(std::max<int64_t>(m_total, 0), std::max<int64_t>(num_groups, 1)));
+}
+
+int64_t contiguous_tiles_upper_bound(TileShape tile, int64_t m_total, int64_t num_groups, int64_t n) {
+  const int64_t full = ceil_div(m_total, tile.block_m);
+  const int64_t row_blocks = std::min(full + num_groups, full * num_groups);
+  return row_blocks * ceil_div(n, tile.block_n);
+}
+
+int64_t masked_tiles_upper_bound(TileShape tile, int64_t num_groups, int64_t m_max, int64_t n) {
+  return num_groups * ceil_div(m_max, tile.block_m) * ceil_div(n, tile.block_n);
+}
+
+double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
+                           const DeviceModel& device) {
+  const int64_t rows = std::max<int64_t>(rows_per_group, 1);
+  const int64_t num_tiles = num_groups * ceil_div(rows, tile.block_m) * ceil_div(n, tile.block_n);
+  const int64_t grid = std::max<int64_t>(1, std::min<int64_t>(num_tiles, device.num_sms));
+  const int64_t waves = ceil_div(num_tiles, grid);
+  const int64_t k_blocks = ceil_div(k, 128);
+  const KBlockCost cost = k_block_cost(tile);
+  const double tile_overhead_ns = tile.block_m == 256 ? kTwoWaveTileOverheadNs : kTileOverheadNs;
+  const double per_tile_ns =
+      k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n) + tile_overhead_ns;
+  // Each group's weight comes from HBM once: its row blocks run side by side (the raster keeps a group's
+  // tiles together), so the re-reads hit L2.
+  const double unique_bytes = static_cast<double>(num_groups) *
+                              (static_cast<double>(rows) * k + static_cast<double>(n) * k + 2.0 * rows * n);
+  const double hbm_ns = unique_bytes / device.hbm_bytes_per_ns;
+  return std::max(waves * per_tile_ns, hbm_ns) / 1000.0;
+}
+
+GemmPlan make_grouped_plan(TileShape tile, int64_t max_tiles, int64_t num_groups, int64_t rows_per_group,
+                           int64_t n, int64_t k, const DeviceModel& device) {
+  GemmPlan plan;
+  plan.tile = tile;
+  plan.k_splits = 1;
+  plan.num_tiles =
+      num_groups * ceil_div(std::max<int64_t>(rows_per_group, 1), tile.block_m) * ceil_div(n, tile.block_n);
+  plan.grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_tiles, device.num_sms)));
+  plan.num_waves = ceil_div(plan.num_tiles, plan.grid);
+  plan.estimated_us = estimate_grouped_us(tile, num_groups, rows_per_group, n, k, device);
+  return plan;
+}
+
+TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
+                       bool per_row_weight_scale, const DeviceModel& device) {
+  const int64_t rows = std::max<int64_t>(rows_per_group, 1);
+  TileShape best{0, 0};
+  if (rows <= kMaxGroupedSwapAbRows) {
+    // Decode: the weights stream, and the tile with the fewest padded tokens puts the most SMs on them (the
+    // dense rule of plan_swap_ab, measured in bench/NOTES.md #14).
+    for (const TileShape& tile : kGroupedTileShapes)
+      if (tile.swap_ab && tile.block_m >= rows && (best.block_m == 0 || tile.block_m < best.block_m))
+        best = tile;
+    return best;
+  }
+  double best_us = 0;
+  for (const TileShape& tile : kGroupedTileShapes) {
+    if (tile.swap_ab || !grouped_tile_compiled(tile, per_row_weight_scale)) continue;
+    const double us = estimate_grouped_us(tile, num_groups, rows, n, k, device);
+    // Near-ties keep the earlier (smaller) tile: fewer padded rows at each group's end.
+    if (best.block_m == 0 || us < best_us * 0.99) best = tile, best_us = us;
+  }
+  return best;
+}
+
+GemmPlan plan_grouped_contiguous(int64_t m_total, int64_t num_groups, int64_t n, int64_t k,
+                                 bool per_row_weight_scale, const DeviceModel& device) {
+  const int64_t rows = grouped_average_rows(m_total, num_groups);
+  const TileShape tile = grouped_tile(num_groups, rows, n, k, per_row_weight_scale, device);
+  return make_grouped_plan(tile, contiguous_tiles_upper_bound(tile, m_total, num_groups, n), num_groups, rows,
+                           n, k, device);
+}
+
+GemmPlan plan_grouped_masked(int64_t num_groups, int64_t m_max, int64_t expected_m, int64_t n, int64_t k,
+                             bool per_row_weight_scale, const DeviceModel& device) {
+  const int64_t rows = std::clamp<int64_t>(expected_m, 1, std::max<int64_t>(m_max, 1));
+  const TileShape tile = grouped_tile(num_groups, rows, n, k, per_row_weight_scale, device);
+  return make_grouped_plan(tile, masked_tiles_upper_bound(tile, num_groups, m_max, n), num_groups, rows, n, k,
+                           device);
+}
+
 std::string GemmPlan::describe() const {
   std::ostringstream os;
   os << (tile.swap_ab ? "fp8_gemm_1d2d swapAB" : "fp8_gemm_1d2d") << " BLOCK_M=" << tile.block_m

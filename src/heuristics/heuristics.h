@@ -95,4 +95,62 @@ inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
   return plan.tile.swap_ab && plan.tile.block_m <= kMaxTokensQuantizedInKernel;
 }
 
+// ---- grouped GEMM (mixture of experts) -------------------------------------------------------------------
+// One persistent kernel runs every group: its tile scheduler walks (group, row block, column block) units,
+// group g taking rows [row_start_g, row_start_g + rows_g) of the input and weight rows [g N, g N + N). The
+// per-group row counts live in device memory (routing decides them, and a captured CUDA graph replays with
+// new ones), so a plan is chosen from a host-side hint: the average rows per group (contiguous layout:
+// M_total / G) or the caller's expected M (masked layout).
+//
+// The tiles compiled for it: the normal 128x128 and the two-wave 256x128 (prefill, many rows per group) and
+// the swapAB tiles of 8..64 tokens against 64 weight rows (decode: a handful of tokens per expert, where the
+// weights stream from HBM and what counts is how many SMs pull them). No split-K: a group's tiles x G groups
+// already give every SM work in all but the smallest problems, and the split tile's cluster hand-over would
+// have to follow group boundaries the host cannot see.
+inline constexpr TileShape kGroupedTileShapes[] = {{128, 128},        {256, 128},        {8, 64, 1, true},
+                                                   {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
+inline constexpr int kNumGroupedTileShapes = sizeof(kGroupedTileShapes) / sizeof(kGroupedTileShapes[0]);
+
+// The 256x128 tile is compiled for 128x128 weight blocks only: with per-row weight scales its math warpgroups
+// spill (as the dense one's do, 20 bytes), so plans with per-row scales stop at 128x128.
+constexpr bool grouped_tile_compiled(TileShape tile, bool per_row_weight_scale) {
+  return !(per_row_weight_scale && tile.block_m == 256);
+}
+
+// Up to this many rows per group (average, or expected M) the grouped plan takes a swapAB tile, the one with
+// the fewest padded tokens; above it, the compiled normal tile with the lower cost-model estimate.
+inline constexpr int64_t kMaxGroupedSwapAbRows = 64;
+
+// Rows per group the contiguous plan is made for: ceil(M_total / G), at least 1.
+int64_t grouped_average_rows(int64_t m_total, int64_t num_groups);
+
+// Upper bounds on the tiles a grouped kernel runs, whatever the device-resident counts say: the persistent
+// grid is sized from them. Contiguous: each group's last row block may be partial, so at most
+// ceil(M_total / BLOCK_M) + G row blocks (and never more than G * ceil(M_total / BLOCK_M)). Masked: every
+// group full, G * ceil(M_max / BLOCK_M) row blocks.
+int64_t contiguous_tiles_upper_bound(TileShape tile, int64_t m_total, int64_t num_groups, int64_t n);
+int64_t masked_tiles_upper_bound(TileShape tile, int64_t num_groups, int64_t m_max, int64_t n);
+
+// Estimated time of a grouped problem of `num_groups` groups of `rows_per_group` rows each on `tile`: the
+// per-tile terms of the dense model (estimate_us) over the waves of G * ceil(rows / BLOCK_M) * ceil(N /
+// BLOCK_N) tiles, floored by the HBM time of every operand byte (each group's weight once).
+double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
+                           const DeviceModel& device);
+
+// A grouped plan for `tile`: num_tiles is the tile count of the hint (G groups of rows_per_group rows),
+// grid min(max_tiles, SMs) (at least 1), k_splits 1.
+GemmPlan make_grouped_plan(TileShape tile, int64_t max_tiles, int64_t num_groups, int64_t rows_per_group,
+                           int64_t n, int64_t k, const DeviceModel& device);
+
+// The tile for groups of about `rows_per_group` rows (see kMaxGroupedSwapAbRows).
+TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
+                       bool per_row_weight_scale, const DeviceModel& device);
+
+// Contiguous layout: M_total rows split among G groups (tile from the average rows per group).
+GemmPlan plan_grouped_contiguous(int64_t m_total, int64_t num_groups, int64_t n, int64_t k,
+                                 bool per_row_weight_scale, const DeviceModel& device);
+// Masked layout: G groups of at most M_max rows, about expected_m valid (clamped to [1, M_max]).
+GemmPlan plan_grouped_masked(int64_t num_groups, int64_t m_max, int64_t expected_m, int64_t n, int64_t k,
+                             bool per_row_weight_scale, const DeviceModel& device);
+
 }  // namespace blockgemm::heuristics

@@ -169,7 +169,7 @@ template <class Config>
 __global__ void __launch_bounds__(Config::kNumThreads, 1)
     fp8_gemm_1d2d_kernel(const __grid_constant__ CUtensorMap tmap_a,
                          const __grid_constant__ CUtensorMap tmap_b,
-                         const __grid_constant__ CUtensorMap tmap_out, const GemmParams params) {
+                         const __grid_constant__ CUtensorMap tmap_out, const KernelParams<Config> params) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int BLOCK_M = Config::BLOCK_M;
   constexpr int BLOCK_N = Config::BLOCK_N;
@@ -190,7 +190,15 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   const int num_k_blocks = params.k / BLOCK_K;
   constexpr int kMulticast = Config::kMulticast;
   const int num_k_splits = Config::kSupportsSplitK ? params.num_k_splits : 1;
-  TileScheduler<BLOCK_M, BLOCK_N, kMulticast> scheduler(params.m, params.n, num_k_blocks, num_k_splits);
+  constexpr bool kGrouped = Config::kGrouped;
+  // Dense: the raster over the whole problem. Grouped: a cursor over the groups, which reads the group
+  // table only once the role that owns it has passed griddepcontrol.wait.
+  auto scheduler = [&] {
+    if constexpr (kGrouped)
+      return GroupedTileScheduler<BLOCK_M, BLOCK_N>(params, num_k_blocks);
+    else
+      return TileScheduler<BLOCK_M, BLOCK_N, kMulticast>(params.m, params.n, num_k_blocks, num_k_splits);
+  }();
   // A cluster holds the kMulticast CTAs of a multicast unit or the num_k_splits CTAs of a split tile.
   const int cluster_size = kMulticast * num_k_splits;
   const int cta_rank = cluster_size > 1 ? static_cast<int>(ptx::cluster_ctarank()) : 0;
@@ -246,8 +254,13 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     if (warp_in_group == 0) {
       if (lane == 0) {
         constexpr int kSliceRows = BLOCK_N / kMulticast;
-        for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
-          const TileCoord coord = scheduler.coord(unit, cta_rank);
+        for (int unit = first_unit; kGrouped ? scheduler.has_unit(unit) : unit < scheduler.num_units;
+             unit += unit_stride) {
+          const auto coord = scheduler.coord(unit, cta_rank);
+          // Grouped: A rows past the group's end belong to the next group (or are TMA zero fill past the
+          // view) and weight rows past N to the next group's weight: their outputs are never stored.
+          [[maybe_unused]] int a_group_row = 0, b_group_row = 0;
+          if constexpr (kGrouped) a_group_row = coord.row_start, b_group_row = coord.group * params.n;
           for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
             // With multicast this waits for the consumers of every CTA the B slice is sent to.
             ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
@@ -256,18 +269,20 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
               // `full` through the quantizer's arrivals, so TMA brings only the weight there.
               ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage), Config::kTileBBytes);
               ptx::mbarrier_arrive_expect_tx(smem.input_landed(pipe.stage), params.a_box_rows * BLOCK_K * 2);
-              ptx::cp_async_bulk_tensor_2d_load(smem.input_bf16(pipe.stage), &tmap_a,
-                                                smem.input_landed(pipe.stage), kb * BLOCK_K,
-                                                coord.m_block * BLOCK_M);
+              ptx::cp_async_bulk_tensor_2d_load(
+                  smem.input_bf16(pipe.stage), &tmap_a, smem.input_landed(pipe.stage), kb * BLOCK_K,
+                  kGrouped ? a_group_row + coord.m_block * BLOCK_M : coord.m_block * BLOCK_M);
             } else {
               // The full tile is expected: this CTA's A plus every CTA's slice of B.
               ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
                                              params.a_box_rows * BLOCK_K + Config::kTileBBytes);
-              ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
-                                                kb * BLOCK_K, coord.m_block * BLOCK_M);
+              ptx::cp_async_bulk_tensor_2d_load(
+                  smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage), kb * BLOCK_K,
+                  kGrouped ? a_group_row + coord.m_block * BLOCK_M : coord.m_block * BLOCK_M);
             }
             uint8_t* slice = smem.tile_b(pipe.stage) + multicast_rank * kSliceRows * BLOCK_K;
-            const int slice_row = coord.n_block * BLOCK_N + multicast_rank * kSliceRows;
+            const int slice_row = kGrouped ? b_group_row + coord.n_block * BLOCK_N
+                                           : coord.n_block * BLOCK_N + multicast_rank * kSliceRows;
             if constexpr (kMulticast > 1)
               ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
                                                           slice_row, (1u << kMulticast) - 1);
@@ -284,20 +299,40 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         }
       }
     } else if (warp_in_group == 1) {
-      for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
-        const TileCoord coord = scheduler.coord(unit, cta_rank);
+      for (int unit = first_unit; kGrouped ? scheduler.has_unit(unit) : unit < scheduler.num_units;
+           unit += unit_stride) {
+        const auto coord = scheduler.coord(unit, cta_rank);
         const int m0 = coord.m_block * BLOCK_M;
         const int n0 = coord.n_block * BLOCK_N;
+        // Grouped: where this group's scales start (rows of A are counted from the view's first row, or from
+        // the group's first row for a (G, M_max, K/128) input scale).
+        [[maybe_unused]] const float* scale_a_group = params.scale_a;
+        [[maybe_unused]] const float* scale_b_group = params.scale_b;
+        [[maybe_unused]] int scale_a_row0 = 0;
+        if constexpr (kGrouped) {
+          scale_a_group += coord.group * params.scale_a_group_stride;
+          scale_b_group += coord.group * params.scale_b_group_stride;
+          scale_a_row0 = coord.row_start - coord.group * params.scale_a_group_rows;
+        }
         for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
           ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
           // Rows past M read nothing and get scale 0: their A rows are TMA zero fill anyway. (A quantized
-          // in the kernel brings its own scales.)
+          // in the kernel brings its own scales.) Grouped: rows past the group's end likewise.
           for (int i = lane; i < (Config::kQuantizeInput ? 0 : BLOCK_M); i += 32) {
-            const int row = m0 + i;
-            const bool valid = row < params.m;
-            const float* src =
-                params.scale_a + (valid ? row * params.scale_a_row_stride + kb * params.scale_a_k_stride : 0);
-            ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
+            if constexpr (kGrouped) {
+              const bool valid = m0 + i < coord.rows;
+              const float* src =
+                  scale_a_group +
+                  (valid ? (scale_a_row0 + m0 + i) * params.scale_a_row_stride + kb * params.scale_a_k_stride
+                         : 0);
+              ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
+            } else {
+              const int row = m0 + i;
+              const bool valid = row < params.m;
+              const float* src = params.scale_a +
+                                 (valid ? row * params.scale_a_row_stride + kb * params.scale_a_k_stride : 0);
+              ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
+            }
           }
           // Per row: one scale per column. Per block: the tile's first weight block and, for a two-block
           // tile, the next one (past N only when no column of the tile lies in it).
@@ -306,7 +341,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             const int64_t scale_row = kPerRow ? n0 + i : n0 / 128 + i;
             const bool valid = (kPerRow ? scale_row : scale_row * 128) < params.n;
             const float* src =
-                params.scale_b +
+                (kGrouped ? scale_b_group : params.scale_b) +
                 (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
             ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
           }
@@ -323,8 +358,11 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       const int quantizer_warp = (threadIdx.x % 128) / 32;
       PipelineState<kNumStages> pipe;
       int k_block_index = 0;
-      for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
-        const TileCoord coord = scheduler.coord(unit, cta_rank);
+      // Grouped: the scheduler reads the group table, which an earlier kernel may still be writing.
+      if constexpr (kGrouped) ptx::griddepcontrol_wait();
+      for (int unit = first_unit; kGrouped ? scheduler.has_unit(unit) : unit < scheduler.num_units;
+           unit += unit_stride) {
+        const auto coord = scheduler.coord(unit, cta_rank);
         for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
           if (k_block_index++ % Config::kNumQuantizerWarps != quantizer_warp) continue;
           ptx::mbarrier_wait(smem.input_landed(pipe.stage), pipe.phase);
@@ -397,8 +435,11 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
 #pragma unroll
     for (int i = 0; i < kNumAccum; ++i) scratch[i] = 0.f;
 
-    for (int unit = first_unit; unit < scheduler.num_units; unit += unit_stride) {
-      const TileCoord coord = scheduler.coord(unit, cta_rank);
+    // Grouped: the scheduler reads the group table, which an earlier kernel may still be writing.
+    if constexpr (kGrouped) ptx::griddepcontrol_wait();
+    for (int unit = first_unit; kGrouped ? scheduler.has_unit(unit) : unit < scheduler.num_units;
+         unit += unit_stride) {
+      const auto coord = scheduler.coord(unit, cta_rank);
 #pragma unroll
       for (int w = 0; w < kNumWaves; ++w)
 #pragma unroll
@@ -579,14 +620,50 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         ptx::fence_proxy_async_shared_cta();
         ptx::bar_sync(named_barrier, 128);
         const int wave_row0 = out_row0 + w * 128;
-        if (group_thread == 0 && wave_row0 < params.m && out_col0 < params.n) {
+        if constexpr (kGrouped) {
+          // Rows are counted from the group's first row; only the group's own rows may be written.
+          const int valid_rows = coord.rows - wave_row0;
+          if (valid_rows >= Config::kEpilogueRows) {
+            // A full tile: TMA, which clips the N tail at the tensor bound.
+            if (group_thread == 0 && out_col0 < params.n) {
 #pragma unroll
-          for (int strip = 0; strip < Config::kEpilogueCols / kStripCols; ++strip) {
-            if (out_col0 + strip * kStripCols < params.n)
-              ptx::cp_async_bulk_tensor_2d_store(&tmap_out, out_staging + strip * Config::kOutStripTileBytes,
-                                                 out_col0 + strip * kStripCols, wave_row0);
+              for (int strip = 0; strip < Config::kEpilogueCols / kStripCols; ++strip) {
+                if (out_col0 + strip * kStripCols < params.n)
+                  ptx::cp_async_bulk_tensor_2d_store(
+                      &tmap_out, out_staging + strip * Config::kOutStripTileBytes,
+                      out_col0 + strip * kStripCols, coord.row_start + wave_row0);
+              }
+              ptx::cp_async_bulk_commit_group();
+            }
+          } else if (valid_rows > 0) {
+            // The group ends inside the tile: its valid rows go out as 16-byte stores from the staging buffer
+            // (a 16-byte chunk stays contiguous under the swizzle), columns past N skipped. N is a multiple
+            // of 16, so a chunk is either all inside or all past it.
+            constexpr int kChunkCols = 16 / static_cast<int>(sizeof(OutT));
+            constexpr int kChunksPerRow = Config::kEpilogueCols / kChunkCols;
+            auto* out_rows =
+                static_cast<uint8_t*>(params.out) +
+                (static_cast<int64_t>(coord.row_start + wave_row0) * params.out_row_stride + out_col0) *
+                    static_cast<int64_t>(sizeof(OutT));
+            for (int i = group_thread; i < valid_rows * kChunksPerRow; i += 128) {
+              const int row = i / kChunksPerRow, col = i % kChunksPerRow * kChunkCols;
+              if (out_col0 + col < params.n)
+                *reinterpret_cast<uint4*>(out_rows + (row * params.out_row_stride + col) *
+                                                         static_cast<int64_t>(sizeof(OutT))) =
+                    *reinterpret_cast<const uint4*>(staging(row, col));
+            }
           }
-          ptx::cp_async_bulk_commit_group();
+        } else {
+          if (group_thread == 0 && wave_row0 < params.m && out_col0 < params.n) {
+#pragma unroll
+            for (int strip = 0; strip < Config::kEpilogueCols / kStripCols; ++strip) {
+              if (out_col0 + strip * kStripCols < params.n)
+                ptx::cp_async_bulk_tensor_2d_store(&tmap_out,
+                                                   out_staging + strip * Config::kOutStripTileBytes,
+                                                   out_col0 + strip * kStripCols, wave_row0);
+            }
+            ptx::cp_async_bulk_commit_group();
+          }
         }
       }
     }

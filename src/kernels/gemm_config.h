@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace blockgemm::kernels {
 
@@ -34,11 +35,25 @@ constexpr int kSharedMemoryBudget = 232448;  // sm_90 opt-in maximum per block (
 // cast_input_stage), so a tile holds at most one row per lane.
 constexpr int kMaxQuantizeInputRows = 32;
 
+// How a grouped kernel reads its device-resident group table (GemmParams::group_table); see
+// GroupedTileScheduler. Every form is clamped as it is read, so any values are memory-safe.
+enum class GroupTableKind : int {
+  kOffsets = 0,  // int32 (G + 1,): group g owns rows [offsets[g], offsets[g + 1]) of the 2-D view
+  kMasked = 1,   // int32 (G,): group g owns rows [g M_max, g M_max + masked_m[g])
+  kRanges =
+      2,  // int32 (G, 2): (M_total - first row, last row + 1), 0 for an empty group (from a group index)
+};
+
+// kGrouped_: the grouped GEMM (mixture of experts). The tile scheduler walks (group, row block, column
+// block) units with a per-group row range read from a device-resident table, the weight is (G N, K) with
+// per-group scales, and the epilogue never writes a row outside its group. Dense configs leave it false and
+// compile exactly as before.
 template <int BLOCK_M_, int BLOCK_N_, int kMulticast_, bool kSwapAB_, WeightScaleKind kWeightScale_,
-          typename OutT_, bool kQuantizeInput_ = false>
+          typename OutT_, bool kQuantizeInput_ = false, bool kGrouped_ = false>
 struct GemmConfig {
   using OutT = OutT_;
   static constexpr bool kQuantizeInput = kQuantizeInput_;
+  static constexpr bool kGrouped = kGrouped_;
   static_assert(!kQuantizeInput || (kSwapAB_ && BLOCK_M_ <= kMaxQuantizeInputRows),
                 "in-kernel input quantization is for the swapAB tiles of up to kMaxQuantizeInputRows tokens");
   static constexpr int BLOCK_M = BLOCK_M_;
@@ -47,6 +62,7 @@ struct GemmConfig {
   static constexpr bool kSwapAB = kSwapAB_;
   static_assert(kMulticast == 1 || kMulticast == 2, "clusters of one or two CTAs");
   static_assert(!kSwapAB || kMulticast == 1, "swapAB tiles are for small M: no clusters");
+  static_assert(!kGrouped || kMulticast == 1, "grouped tiles run alone (no multicast clusters, no split-K)");
   // Each CTA's slice of B must be whole 8-row swizzle atoms (1024 bytes) to land where wgmma expects it.
   static_assert((BLOCK_N / kMulticast) % 8 == 0, "multicast slice of B must be whole swizzle atoms");
   static constexpr int BLOCK_K = 128;  // one scale group: promotion happens once per K block
@@ -160,8 +176,11 @@ struct GemmConfig {
   // ptxas compiles each branch to its setmaxnreg budget. With two math warpgroups the budgets must fit the
   // launch allocation of 168 x 384 registers: 56 x 128 + 224 x 256 = 64512. Below 56 the producer of the
   // wide (144..192) tiles spilled, its scale-gather loops unrolled; 224 still holds two 96-float sets.
-  static constexpr uint32_t kProducerRegisters = 56;
-  static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 2 ? 224 : 240;
+  // A grouped producer also keeps its group cursor: at 56 the per-row 128x128 one spilled 20 bytes (its
+  // scale-gather loop), so grouped configs with two math warpgroups move 8 registers to it (64 + 2 x 216;
+  // no spills in the grouped 128x128 or 256x128 kernels at 216).
+  static constexpr uint32_t kProducerRegisters = kGrouped && kNumMathWarpgroups == 2 ? 64 : 56;
+  static constexpr uint32_t kMathRegisters = kNumMathWarpgroups == 2 ? (kGrouped ? 216 : 224) : 240;
   // A quantizer lane holds all BLOCK_M rows' values (2 registers each) and their steps in flight at once.
   static constexpr uint32_t kQuantizerRegisters = 160;
   // setmaxnreg moves registers within what the launch allocated: every thread's share of the 64K register
@@ -188,5 +207,29 @@ struct GemmParams {
   // cluster; rank 0 sums the others' fp32 partial tiles from their shared memory and stores the tile.
   int num_k_splits;
 };
+
+// The grouped kernels' arguments (GemmConfig::kGrouped): the dense ones, where m is the rows of the 2-D view
+// of the input and out (M_total, or G * M_max for the masked layout) and n the columns of one group (the
+// weight is (G N, K)), and the groups'. A type of its own, so that the dense kernels' parameters stay as
+// they were (a larger parameter block changed their generated code).
+struct GroupedGemmParams : GemmParams {
+  const int* group_table;  // device memory, read by every role of every CTA as its scheduler advances
+  int group_table_kind;    // GroupTableKind
+  int num_groups;
+  int rows_per_group;  // kMasked: M_max
+  // Input scale of view row r of group g: scale_a + g * scale_a_group_stride + (r - g * scale_a_group_rows)
+  // * scale_a_row_stride + kb * scale_a_k_stride (a 2-D scale: both 0; a (G, M_max, K/128) one: its group
+  // stride and M_max). Weight scales: scale_b + g * scale_b_group_stride + row * scale_b_row_stride + ...
+  int64_t scale_a_group_stride;
+  int scale_a_group_rows;
+  int64_t scale_b_group_stride;
+  // A tile whose rows end inside it (at its group's end) is stored row by row from the staging buffer,
+  // not by TMA, so that no row of the next group is overwritten.
+  void* out;
+  int64_t out_row_stride;  // elements
+};
+
+template <class Config>
+using KernelParams = std::conditional_t<Config::kGrouped, GroupedGemmParams, GemmParams>;
 
 }  // namespace blockgemm::kernels

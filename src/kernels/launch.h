@@ -7,6 +7,7 @@
 
 #include "blockgemm/tensor.h"
 #include "heuristics/heuristics.h"
+#include "kernels/gemm_config.h"
 
 namespace blockgemm::kernels {
 
@@ -35,5 +36,32 @@ struct Fp8GemmArgs {
 
 // Launches the kernel the plan names on `stream`. Throws blockgemm::Error on a CUDA failure.
 void launch_fp8_gemm(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream);
+
+// A validated grouped problem (blockgemm/grouped.h). `gemm` describes the 2-D views: m rows of the input and
+// out (M_total, or G * M_max for the masked layout), n columns of one group, b the (G N, K) weight with its
+// row stride, scales with their per-group strides below. The kernel reads fp8 operands only: a bf16 input is
+// quantized first (into a workspace, which replaces a and scale_a) unless gemm.quantize_input_in_kernel.
+struct GroupedGemmArgs {
+  Fp8GemmArgs gemm;
+  int num_groups;
+  GroupTableKind table_kind;
+  const int32_t* table;  // device memory; see GroupTableKind
+  int rows_per_group;    // kMasked: M_max
+  int64_t scale_a_group_stride;
+  int scale_a_group_rows;
+  int64_t scale_b_group_stride;
+};
+
+// Launches the grouped kernel the plan names (a tile of heuristics::kGroupedTileShapes, bf16 out). Throws
+// blockgemm::Error on a CUDA failure or a plan with no compiled kernel.
+void launch_fp8_gemm_grouped(const heuristics::GemmPlan& plan, const GroupedGemmArgs& args,
+                             cudaStream_t stream);
+
+// Turns DeepGEMM's per-row group index (int32 (m,), -1 or any value outside [0, G) for a padding row) into
+// per-group row ranges for GroupTableKind::kRanges: ranges (G, 2) int32, zeroed first, then (m - first row,
+// last row + 1) of each group (0, 0 for a group with no rows). A memset and one kernel on `stream`:
+// capturable, no host synchronisation.
+void launch_group_index_to_ranges(const int32_t* group_index, int64_t m, int num_groups, int32_t* ranges,
+                                  cudaStream_t stream);
 
 }  // namespace blockgemm::kernels

@@ -3,6 +3,8 @@
 // or, under split-K, one tile whose K blocks the cluster's CTAs share.
 #pragma once
 
+#include "kernels/gemm_config.h"
+
 namespace blockgemm::kernels {
 
 struct TileCoord {
@@ -25,6 +27,10 @@ struct TileScheduler {
         num_k_blocks(k_blocks),
         num_k_splits(k_splits) {}
 
+  // Whether the persistent loop has `unit` to run: GroupedTileScheduler's interface. (The kernel's dense
+  // loops compare num_units inline, which keeps their generated code as it was before the grouped form.)
+  __device__ bool has_unit(int unit) const { return unit < num_units; }
+
   // The tile of cluster rank `rank` in `unit`. With an odd number of row blocks the last unit's second
   // tile lies past M: its loads are TMA zero fill and its store is skipped, but it still feeds its half
   // of the shared weight tile to its partner. Under split-K (kClusterM == 1) the rank picks the share
@@ -39,6 +45,96 @@ struct TileScheduler {
     const int split = kClusterM > 1 ? 0 : rank;
     return {m_block, first_n_block + in_group % group_width, split * num_k_blocks / num_k_splits,
             (split + 1) * num_k_blocks / num_k_splits};
+  }
+};
+
+// A tile of a grouped GEMM: the dense coordinates inside its group, and the group's rows of the 2-D view.
+struct GroupedTileCoord : TileCoord {
+  int group;
+  int row_start;  // first row of the group in the 2-D view of the input and out
+  int rows;       // the group's rows: tile rows at or past this (relative to row_start) are never stored
+};
+
+// The grouped form: units are numbered group by group, each group's units in the dense raster above (with
+// its own row-block count). Group g's rows come from a device-resident table (GroupTableKind) that is read
+// as the persistent loop reaches the group: every CTA takes units in increasing order (unit += stride), so
+// each role keeps a cursor (current group, units of the groups before it) and advances it, reading one table
+// entry per group, instead of building a prefix table. The table is read only from has_unit(), which the
+// kernel calls after griddepcontrol.wait: a kernel earlier in the stream (routing, the index conversion) may
+// still be writing it at launch.
+//
+// Any table values are memory-safe: offsets are clamped into [0, M_total] and made monotone as they are read
+// (group g ends no earlier than group g - 1), masked counts into [0, M_max], ranges into [0, M_total]; so
+// every row a tile stores lies inside the view, and no two groups' rows overlap (offsets, masked).
+template <int BLOCK_M, int BLOCK_N, int kGroupN = 8>
+struct GroupedTileScheduler {
+  const int* table;
+  int kind, num_groups, m_total, rows_per_group, num_n_blocks, num_k_blocks;
+  // Cursor: the group reached, the units of the groups before it, and this group's rows and units.
+  int group = -1, units_before = 0, group_units = 0;
+  int row_start = 0, rows = 0, num_m_blocks = 0;
+  int prev_end = 0;  // kOffsets: where the previous group ended (clamped, monotone)
+  // The kernel's loop condition names the dense scheduler's unit count in a branch it discards for this one
+  // (an inline expression there, not a call, keeps the dense kernels' generated code as it was).
+  static constexpr int num_units = 0;
+
+  __device__ GroupedTileScheduler(const GroupedGemmParams& params, int k_blocks)
+      : table(params.group_table),
+        kind(params.group_table_kind),
+        num_groups(params.num_groups),
+        m_total(params.m),
+        rows_per_group(params.rows_per_group),
+        num_n_blocks((params.n + BLOCK_N - 1) / BLOCK_N),
+        num_k_blocks(k_blocks) {}
+
+  __device__ static int clamp_row(int row, int limit) { return min(max(row, 0), limit); }
+
+  // Reads group g's rows (g = the previous group + 1).
+  __device__ void load_group(int g) {
+    if (kind == static_cast<int>(GroupTableKind::kMasked)) {
+      row_start = g * rows_per_group;
+      rows = clamp_row(__ldg(table + g), rows_per_group);
+    } else if (kind == static_cast<int>(GroupTableKind::kOffsets)) {
+      if (g == 0) prev_end = clamp_row(__ldg(table), m_total);
+      row_start = prev_end;
+      const int end = max(clamp_row(__ldg(table + g + 1), m_total), row_start);
+      rows = end - row_start;
+      prev_end = end;
+    } else {  // kRanges
+      row_start = m_total - clamp_row(__ldg(table + 2 * g), m_total);
+      rows = max(clamp_row(__ldg(table + 2 * g + 1), m_total), row_start) - row_start;
+    }
+    num_m_blocks = (rows + BLOCK_M - 1) / BLOCK_M;
+    group_units = num_m_blocks * num_n_blocks;
+  }
+
+  // Advances the cursor to the group holding `unit`; false once it is past the last group.
+  __device__ bool has_unit(int unit) {
+    while (unit >= units_before + group_units) {
+      if (group + 1 >= num_groups) return false;
+      units_before += group_units;
+      load_group(++group);
+    }
+    return true;
+  }
+
+  // The tile of `unit` (has_unit(unit) returned true), in the dense raster of its group.
+  __device__ GroupedTileCoord coord(int unit, int /*rank*/) const {
+    const int in_groups = unit - units_before;
+    const int units_per_band = num_m_blocks * kGroupN;
+    const int band = in_groups / units_per_band;
+    const int first_n_block = band * kGroupN;
+    const int band_width = min(kGroupN, num_n_blocks - first_n_block);
+    const int in_band = in_groups - band * units_per_band;
+    GroupedTileCoord c;
+    c.m_block = in_band / band_width;
+    c.n_block = first_n_block + in_band % band_width;
+    c.k_block_begin = 0;
+    c.k_block_end = num_k_blocks;
+    c.group = group;
+    c.row_start = row_start;
+    c.rows = rows;
+    return c;
   }
 };
 

@@ -126,6 +126,9 @@ void make_problem(const ProblemSpec& spec, Problem& p) {
 void poison_out(Problem& p) {
   // 0xFF bytes are NaN in bf16, fp16 and fp32 alike.
   check_cuda(cudaMemset(p.out_dev.get(), 0xFF, p.out_dev.bytes()), "poison out");
+  // cudaMemset runs on the legacy stream and returns before it is done; a non-blocking stream (the graph
+  // replays) is not ordered after it, so without this wait the poison could land after the GEMM's stores.
+  check_cuda(cudaDeviceSynchronize(), "poison out");
 }
 
 std::vector<int64_t> rows_to_check(int64_t m) {

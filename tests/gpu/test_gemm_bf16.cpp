@@ -146,7 +146,8 @@ TEST(GemmBf16Api, GraphCaptureWithWorkspaceMatchesEager) {
                            Workspace{workspace.get(), bytes});
   check_cuda(cudaStreamEndCapture(stream, &graph), "end capture");
   check_cuda(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
-  check_cuda(cudaMemset(out_dev.get(), 0xFF, out_dev.bytes()), "poison");
+  // On the replay's stream: a legacy-stream cudaMemset would not be ordered before a non-blocking stream.
+  check_cuda(cudaMemsetAsync(out_dev.get(), 0xFF, out_dev.bytes(), stream), "poison");
   check_cuda(cudaGraphLaunch(exec, stream), "replay");
   check_cuda(cudaStreamSynchronize(stream), "sync");
   out_dev.download(replay.data(), replay.size());

@@ -118,6 +118,10 @@ struct DeviceCase {
   void poison() {
     check_cuda(cudaMemset(out_dev.get(), kPoisonByte, out_dev.bytes()), "cudaMemset out");
     check_cuda(cudaMemset(scales_dev.get(), kPoisonByte, scales_dev.bytes()), "cudaMemset scales");
+    // cudaMemset is asynchronous on the legacy stream, which a cudaStreamNonBlocking stream (the graph
+    // replay below) does not wait for: under parallel ctest the poison once landed after the replay's
+    // stores and every scale read back as poison. Wait for it here, whatever stream runs next.
+    check_cuda(cudaDeviceSynchronize(), "poison");
   }
 
   void run(cudaStream_t stream = nullptr) {
