@@ -62,9 +62,9 @@ echo "== GPU tests"
 # a poison memset on the legacy stream racing a graph replay on a non-blocking one). A gtest filter runs
 # that subset in one process instead. A hung kernel must not eat the whole device call.
 if [ "$gtest_filter" = "*" ]; then
-  if timeout "${GPU_TEST_TIMEOUT:-480}" ctest --test-dir "$build" -j "${CTEST_JOBS:-16}" --repeat until-fail:3 \
+  if timeout "${GPU_TEST_TIMEOUT:-480}" ctest --test-dir "$build" -j "${CTEST_JOBS:-16}" --repeat "until-fail:${CTEST_REPEAT:-3}" \
        --timeout 300 --output-on-failure >"$OUT/gpu_tests.log" 2>&1; then
-    summary+=("ctest -j ${CTEST_JOBS:-16} --repeat until-fail:3: $(grep -E 'tests passed' "$OUT/gpu_tests.log" | tail -1), $(grep -c '(Skipped)' "$OUT/gpu_tests.log") skipped")
+    summary+=("ctest -j ${CTEST_JOBS:-16} --repeat until-fail:${CTEST_REPEAT:-3}: $(grep -E 'tests passed' "$OUT/gpu_tests.log" | tail -1), $(grep -c '(Skipped)' "$OUT/gpu_tests.log") skipped")
   else
     status=1; grep -E "Failure|\*\*\*Failed|Timeout|Which is|expected" "$OUT/gpu_tests.log" | head -60
     summary+=("ctest: FAILED ($(grep -E 'tests passed|tests failed' "$OUT/gpu_tests.log" | tail -1))")
