@@ -36,7 +36,8 @@ DEVICE = torch.device("cuda", torch.cuda.current_device())
 BF16 = torch.bfloat16
 I32 = torch.int32
 NAN = float("nan")
-POISON = -1  # int16 view of a bf16 NaN (0xFFFF)
+# The int16 view of the bf16 NaN that torch.full(..., NAN) writes (0x7FC0): what an untouched element holds.
+POISON = torch.tensor(NAN, dtype=BF16).view(torch.int16).item()
 
 
 # ---------------------------------------------------------------- helpers
@@ -110,7 +111,7 @@ def assert_poisoned(out: torch.Tensor, mask: torch.Tensor, where: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["block", "row"])
-@pytest.mark.parametrize("sizes", [[300, 0, 1, 129, 255], [3, 0, 17, 9, 30, 1, 0, 12], [700, 513]])
+@pytest.mark.parametrize("sizes", [[300, 0, 1, 129, 255], [3, 0, 17, 9, 30, 1, 0, 12], [700, 513], [77]])
 @pytest.mark.parametrize("bf16_input", [False, True])
 def test_contiguous_offsets_match_reference(kind, sizes, bf16_input):
     g, n, k, first, tail = len(sizes), 384, 512, 5, 7
@@ -222,12 +223,17 @@ def test_offsets_are_validated_by_default():
     with pytest.raises(ValueError, match=r"group_index\[3\].*\[0, 4\) or -1.*got 4"):
         index = torch.tensor([0, 0, 1, 4] + [-1] * 252, dtype=I32, device=DEVICE)
         blockgemm.grouped_gemm_contiguous(q, w, s, ws, group_index=index)
-    # validate=False skips the synchronisation; the kernel stays memory-safe on the bad table.
+    # validate=False skips the synchronisation; the kernel stays memory-safe on the bad table: offsets are
+    # clamped into [0, M_total] and made non-decreasing as read, so groups 0, 1 (empty: 10 < 50), 2 and 3
+    # own rows [0, 50), [50, 50), [50, 100), [100, 256), and every row is written exactly as those groups say.
     out = torch.full((256, 256), NAN, dtype=BF16, device=DEVICE)
     blockgemm.grouped_gemm_contiguous(
         q, w, s, ws, offsets=torch.tensor([0, 50, 10, 100, 300], dtype=I32, device=DEVICE), out=out, validate=False
     )
+    clamped = torch.tensor([0, 50, 50, 100, 256], dtype=I32, device=DEVICE)
+    expected = blockgemm.grouped_gemm_contiguous(q, w, s, ws, offsets=clamped)
     torch.cuda.synchronize()
+    assert torch.equal(out.view(torch.int16), expected.view(torch.int16)), "clamped table: not the clamped groups"
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,12 @@ struct GroupedData {
     return TensorView::matrix(a_scale_dev.get(), DType::kFloat32, m, kg, device);
   }
   TensorView out2d() const { return TensorView::matrix(out_dev.get(), DType::kBFloat16, m, n, device); }
-  void poison() { check_cuda(cudaMemset(out_dev.get(), 0xFF, out_dev.bytes()), "poison out"); }
+  // cudaMemset is asynchronous on the legacy stream, which the graph replays' non-blocking stream does not
+  // wait for: wait here, or the poison could land after the GEMM's stores (bench/NOTES.md "Oddities").
+  void poison() {
+    check_cuda(cudaMemset(out_dev.get(), 0xFF, out_dev.bytes()), "poison out");
+    check_cuda(cudaDeviceSynchronize(), "poison out");
+  }
 };
 
 std::vector<float> random_normal(int64_t count, uint64_t seed, float scale = 1.f) {
@@ -170,7 +175,12 @@ struct DeviceInts {
       : buffer(std::max<std::size_t>(values.size(), 1) * 4) {
     if (!values.empty()) buffer.upload(values.data(), values.size() * 4);
   }
-  void set(const std::vector<int32_t>& values) { buffer.upload(values.data(), values.size() * 4); }
+  // A pageable cudaMemcpy may return before the bytes reach the device, and a non-blocking stream does not
+  // wait for the legacy stream: the next replay must see the new table.
+  void set(const std::vector<int32_t>& values) {
+    buffer.upload(values.data(), values.size() * 4);
+    check_cuda(cudaDeviceSynchronize(), "table upload");
+  }
   Int32View view(int64_t size, int device) const {
     return Int32View::vector(static_cast<const int32_t*>(buffer.get()), size, device);
   }
