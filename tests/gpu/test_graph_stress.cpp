@@ -197,10 +197,11 @@ TEST(GraphStress, ConcurrentCapturesAndReplaysOfEveryCallReproduceEagerBits) {
     changed.wait(lock, [&] { return aborted || arrived >= generation * kThreads; });
   };
   std::vector<std::string> failures(kThreads);
+  // Begin, enqueue every call, end: between BeginCapture and EndCapture a thread makes no CUDA call but the
+  // library's, so a failed capture is the library's doing. Instantiation (which may allocate) comes after.
   auto capture = [&](int thread, cudaStream_t stream, cudaStreamCaptureMode mode,
                      std::vector<std::vector<DeviceBuffer>>& outputs, std::vector<DeviceBuffer>& workspaces) {
     cudaGraph_t graph = nullptr;
-    cudaGraphExec_t exec = nullptr;
     check_cuda(cudaStreamBeginCapture(stream, mode), "begin capture");
     // A different order of the calls in each thread.
     for (std::size_t i = 0; i < calls.size(); ++i) {
@@ -208,13 +209,30 @@ TEST(GraphStress, ConcurrentCapturesAndReplaysOfEveryCallReproduceEagerBits) {
       calls[c].run(outputs[c], Workspace{workspaces[c].get(), calls[c].workspace_bytes}, stream);
     }
     check_cuda(cudaStreamEndCapture(stream, &graph), "end capture");
+    return graph;
+  };
+  auto instantiate = [](cudaGraph_t graph) {
+    cudaGraphExec_t exec = nullptr;
     check_cuda(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
     cudaGraphDestroy(graph);
     return exec;
   };
+  // A thread that fails inside a capture must end it: an open global-mode capture would fail every later
+  // CUDA call of this process (the tests after this one too).
+  auto end_open_capture = [](cudaStream_t stream) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    if (stream != nullptr && cudaStreamIsCapturing(stream, &status) == cudaSuccess &&
+        status != cudaStreamCaptureStatusNone) {
+      cudaGraph_t graph = nullptr;
+      cudaStreamEndCapture(stream, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+    }
+    cudaGetLastError();
+  };
   auto worker = [&](int thread) {
     std::string& failure = failures[thread];
     int generation = 0;
+    cudaStream_t stream = nullptr;
     try {
       check_cuda(cudaSetDevice(0), "cudaSetDevice");
       std::vector<std::vector<DeviceBuffer>> outputs;
@@ -223,15 +241,15 @@ TEST(GraphStress, ConcurrentCapturesAndReplaysOfEveryCallReproduceEagerBits) {
         outputs.push_back(make_outputs(call));
         workspaces.emplace_back(std::max<std::size_t>(call.workspace_bytes, 256));
       }
-      cudaStream_t stream = nullptr;
       check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
       barrier(++generation);
-      cudaGraphExec_t exec = capture(thread, stream, cudaStreamCaptureModeGlobal, outputs, workspaces);
-      barrier(++generation);
+      cudaGraph_t graph = capture(thread, stream, cudaStreamCaptureModeGlobal, outputs, workspaces);
+      barrier(++generation);  // every capture has ended before anyone instantiates
+      cudaGraphExec_t exec = instantiate(graph);
       for (int replay = 0; replay < kReplays && failure.empty(); ++replay) {
         if (replay == kReplays / 2) {
           cudaGraphExecDestroy(exec);
-          exec = capture(thread, stream, cudaStreamCaptureModeThreadLocal, outputs, workspaces);
+          exec = instantiate(capture(thread, stream, cudaStreamCaptureModeThreadLocal, outputs, workspaces));
         }
         for (auto& call_outputs : outputs)
           for (DeviceBuffer& b : call_outputs)
@@ -253,6 +271,7 @@ TEST(GraphStress, ConcurrentCapturesAndReplaysOfEveryCallReproduceEagerBits) {
       cudaGraphExecDestroy(exec);
       cudaStreamDestroy(stream);
     } catch (const std::exception& e) {
+      end_open_capture(stream);
       failure = "thread " + std::to_string(thread) + ": " + e.what();
       std::lock_guard<std::mutex> lock(mutex);
       aborted = true;  // never leave the others waiting at a barrier for this thread

@@ -274,15 +274,24 @@ TEST_P(EveryGroupedTile, MatchesReferencePerGroup) {
   BLOCKGEMM_REQUIRE_HOPPER();
   const auto [index, per_row, layout] = GetParam();
   const heuristics::TileShape tile = heuristics::kGroupedTileShapes[index];
-  if (!heuristics::grouped_tile_compiled(tile, per_row)) GTEST_SKIP() << "not compiled for per-row scales";
   expect_grouped_tile(tile, per_row, layout, 5);    // several units per CTA, across groups
   expect_grouped_tile(tile, per_row, layout, 132);  // one wave
 }
 
+// Every compiled (tile, weight-scale kind) pair in every layout; 256x128 has no per-row build (its math
+// warpgroups spill there), so the heuristics never plan it and it is not instantiated.
+std::vector<std::tuple<int, bool, Layout>> compiled_grouped_tiles() {
+  std::vector<std::tuple<int, bool, Layout>> params;
+  for (int index = 0; index < heuristics::kNumGroupedTileShapes; ++index)
+    for (bool per_row : {false, true})
+      if (heuristics::grouped_tile_compiled(heuristics::kGroupedTileShapes[index], per_row))
+        for (Layout layout : {Layout::kOffsets, Layout::kIndex, Layout::kMasked})
+          params.emplace_back(index, per_row, layout);
+  return params;
+}
+
 INSTANTIATE_TEST_SUITE_P(
-    Compiled, EveryGroupedTile,
-    ::testing::Combine(::testing::Range(0, heuristics::kNumGroupedTileShapes), ::testing::Bool(),
-                       ::testing::Values(Layout::kOffsets, Layout::kIndex, Layout::kMasked)),
+    Compiled, EveryGroupedTile, ::testing::ValuesIn(compiled_grouped_tiles()),
     [](const auto& info) {
       const heuristics::TileShape t = heuristics::kGroupedTileShapes[std::get<0>(info.param)];
       return "T" + std::to_string(t.block_m) + "x" + std::to_string(t.block_n) + (t.swap_ab ? "s" : "") +
