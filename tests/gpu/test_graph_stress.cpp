@@ -3,9 +3,8 @@
 // time. Every replay must reproduce, bit for bit, what the same call wrote eagerly before the threads
 // started: the kernels are deterministic (split-K sums in rank order), so any difference is a race, a
 // missing stream ordering, or shared state in the library that one thread's capture disturbs for another.
-#include <gtest/gtest.h>
-
 #include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
 
 #include <condition_variable>
 #include <cstring>
@@ -112,8 +111,9 @@ Call quantizer_call(Inputs& inputs, int64_t rows, int64_t cols, bool per_token, 
   Call call;
   call.name = std::string(per_token ? "per_token_cast_to_fp8 " : "per_block_cast_to_fp8 ") +
               std::to_string(rows) + "x" + std::to_string(cols);
-  call.output_bytes = {static_cast<std::size_t>(rows * cols),
-                       static_cast<std::size_t>(per_token ? scale_cols * padded_rows : scale_rows * scale_cols) * 4};
+  call.output_bytes = {
+      static_cast<std::size_t>(rows * cols),
+      static_cast<std::size_t>(per_token ? scale_cols * padded_rows : scale_rows * scale_cols) * 4};
   call.run = [=](const std::vector<DeviceBuffer>& outputs, const Workspace&, cudaStream_t stream) {
     const TensorView out = TensorView::matrix(outputs[0].get(), DType::kFloat8E4M3, rows, cols, 0);
     if (per_token) {
@@ -121,7 +121,8 @@ Call quantizer_call(Inputs& inputs, int64_t rows, int64_t cols, bool per_token, 
           TensorView::strided(outputs[1].get(), DType::kFloat32, scale_rows, scale_cols, 1, padded_rows, 0);
       per_token_cast_to_fp8(x, out, scales, stream);
     } else {
-      const TensorView scales = TensorView::matrix(outputs[1].get(), DType::kFloat32, scale_rows, scale_cols, 0);
+      const TensorView scales =
+          TensorView::matrix(outputs[1].get(), DType::kFloat32, scale_rows, scale_cols, 0);
       per_block_cast_to_fp8(x, out, scales, stream);
     }
   };
@@ -158,8 +159,10 @@ TEST(GraphStress, ConcurrentCapturesAndReplaysOfEveryCallReproduceEagerBits) {
   Inputs inputs;
   std::vector<Call> calls;
   // Normal tiles (one and two waves), swapAB with split-K, per-row weight scales, column-major input scales.
-  calls.push_back(fp8_call(inputs, {300, 1536, 1024, false, ScaleLayout::kRowMajor, DType::kBFloat16, 0, 71}));
-  calls.push_back(fp8_call(inputs, {1100, 1024, 512, true, ScaleLayout::kColumnMajor, DType::kBFloat16, 0, 72}));
+  calls.push_back(
+      fp8_call(inputs, {300, 1536, 1024, false, ScaleLayout::kRowMajor, DType::kBFloat16, 0, 71}));
+  calls.push_back(
+      fp8_call(inputs, {1100, 1024, 512, true, ScaleLayout::kColumnMajor, DType::kBFloat16, 0, 72}));
   calls.push_back(fp8_call(inputs, {8, 2112, 7168, false, ScaleLayout::kRowMajor, DType::kBFloat16, 0, 73}));
   calls.push_back(fp8_call(inputs, {40, 576, 2048, true, ScaleLayout::kRowMajor, DType::kFloat32, 0, 74}));
   // BF16 input: quantized in the swapAB kernel (M <= 32) and by the quantizer into the workspace.
