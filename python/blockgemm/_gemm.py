@@ -79,6 +79,14 @@ def _out_shape(input: torch.Tensor, weight: torch.Tensor) -> tuple[int, int]:
     return input.shape[0], weight.shape[0]
 
 
+def _direct(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether an eager call goes straight to the extension: on plain tensors outside torch.compile. The
+    torch.library dispatch costs ~35 us per call (measured on H100, see python/tests), several times a small
+    GEMM; under torch.compile, or with tensor subclasses (fake tensors while tracing), the registered custom
+    ops carry the call instead."""
+    return not torch.compiler.is_compiling() and all(t is None or type(t) is torch.Tensor for t in tensors)
+
+
 def _run(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -198,12 +206,7 @@ def fp8_blockscale_gemm_sm90(
     _check_tensor("weight", weight)
     _check_tensor("input_scale", input_scale, optional=True)
     _check_tensor("weight_scale", weight_scale, optional=True)
-    # Eager calls on plain tensors go straight to the extension: the torch.library dispatch costs ~35 us per
-    # call (measured on H100, see python/tests), several times a small GEMM. Under torch.compile, or with
-    # tensor subclasses (fake tensors while tracing), the registered custom ops carry the call instead.
-    direct = not torch.compiler.is_compiling() and all(
-        t is None or type(t) is torch.Tensor for t in (input, weight, input_scale, weight_scale, out)
-    )
+    direct = _direct(input, weight, input_scale, weight_scale, out)
     if out is not None:
         _check_tensor("out", out)
         if out_dtype is not None and out_dtype != out.dtype:

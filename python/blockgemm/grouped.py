@@ -31,7 +31,7 @@ from typing import Optional
 import torch
 
 from . import _blockgemm_ext as _ext
-from ._gemm import _check_tensor, _desc, _optional_desc, _stream
+from ._gemm import _check_tensor, _desc, _direct, _optional_desc, _stream
 
 __all__ = ["grouped_gemm_contiguous", "grouped_gemm_masked", "contiguous_group_alignment"]
 
@@ -206,13 +206,6 @@ def _grouped_masked_out_fake(input, weight, input_scale, weight_scale, masked_m,
 
 
 # ---------------------------------------------------------------- public functions
-
-
-def _direct(*tensors: Optional[torch.Tensor]) -> bool:
-    # Eager calls on plain tensors go straight to the extension (the torch.library dispatch costs tens of
-    # microseconds); under torch.compile, or with tensor subclasses (fake tensors), the custom ops carry the
-    # call.
-    return not torch.compiler.is_compiling() and all(t is None or type(t) is torch.Tensor for t in tensors)
 
 
 def _may_synchronise(t: torch.Tensor) -> bool:

@@ -1,9 +1,5 @@
-// nanobind module `blockgemm._blockgemm_ext`: the C++ API over plain Python descriptors.
-//
-// A tensor reaches this module as a tuple (data_ptr: int, dtype: str, shape: tuple, strides: tuple,
-// device: int), built by python/blockgemm from a torch.Tensor. Taking descriptors instead of tensors keeps
-// the extension free of any torch C++ dependency: it builds against nanobind alone and does not break
-// when torch's C++ ABI changes between releases.
+// nanobind module `blockgemm._blockgemm_ext`: the C++ API over plain Python descriptors (descriptors.h says
+// what they are and why). The grouped GEMM's functions are in bindings_grouped.cpp.
 #include <cuda_runtime_api.h>
 #include <nanobind/nanobind.h>
 
@@ -12,23 +8,23 @@
 #include <exception>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "blockgemm/blockgemm.h"
 #include "blockgemm/quantize.h"
 #include "blockgemm/tensor.h"
+#include "descriptors.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
 
 namespace {
 
-using blockgemm::DType;
 using blockgemm::Error;
 using blockgemm::TensorView;
+using blockgemm::python::DeviceGuard;
+using blockgemm::python::to_stream;
 
 constexpr const char* kGemm = "fp8_blockscale_gemm_sm90";
-constexpr const char* kAnyDtype = "one of float8_e4m3fn, bfloat16, float16, float32";
 // The GEMM's operands: FlashInfer's wording ("FP8 ... or BF16"), which its callers match on.
 constexpr const char* kOperandDtype = "FP8 (float8_e4m3fn) or BF16 (bfloat16)";
 
@@ -37,100 +33,24 @@ constexpr const char* kOperandDtype = "FP8 (float8_e4m3fn) or BF16 (bfloat16)";
 // so that code which caught an unsupported (non-Hopper) GPU as a device failure still catches it.
 PyObject* argument_error_type = nullptr;
 
-// Problems the library cannot see (it never receives these values) are reported in its own format,
-// "<function>: <argument>: expected ..., got ...", so Python callers get one style of message.
-[[noreturn]] void fail(const char* function, const std::string& argument, const std::string& expected,
-                       const std::string& actual) {
-  throw Error(Error::Kind::kInvalidArgument,
-              std::string(function) + ": " + argument + ": expected " + expected + ", got " + actual);
+// TensorView holds matrices for the dense call; a batch dimension must be folded by the caller.
+TensorView parse_matrix(const char* function, const char* argument, nb::handle desc,
+                        const char* expected_dtype = blockgemm::python::kAnyDtype) {
+  return blockgemm::python::parse_view(function, argument, desc, 2, "a 2-D tensor", expected_dtype);
 }
 
-DType parse_dtype(const char* function, const std::string& argument, std::string_view name,
-                  const char* expected) {
-  // torch's names: the library's DType names differ for fp8 ("float8_e4m3"), and only e4m3fn is the
-  // format the kernels read.
-  if (name == "float8_e4m3fn") return DType::kFloat8E4M3;
-  if (name == "bfloat16") return DType::kBFloat16;
-  if (name == "float16") return DType::kFloat16;
-  if (name == "float32") return DType::kFloat32;
-  fail(function, argument + ".dtype", expected, std::string(name));
-}
-
-TensorView parse_view(const char* function, const char* argument, nb::handle desc,
-                      const char* expected_dtype = kAnyDtype) {
-  // A malformed descriptor is a bug in the Python wrapper, not a user error: TypeError.
-  if (!nb::isinstance<nb::tuple>(desc) || nb::len(desc) != 5)
-    throw nb::type_error(
-        (std::string(argument) + ": expected a descriptor tuple (data_ptr, dtype, shape, strides, device)")
-            .c_str());
-  const nb::tuple t = nb::borrow<nb::tuple>(desc);
-  if (!nb::isinstance<nb::tuple>(t[2]) || !nb::isinstance<nb::tuple>(t[3]))
-    throw nb::type_error((std::string(argument) + ": descriptor shape and strides must be tuples").c_str());
-  const nb::tuple shape = nb::borrow<nb::tuple>(t[2]);
-  const nb::tuple strides = nb::borrow<nb::tuple>(t[3]);
-
-  TensorView view;
-  view.rank = static_cast<int>(nb::len(shape));
-  // TensorView holds at most two dimensions; a batch dimension must be folded by the caller.
-  if (view.rank < 1 || view.rank > 2)
-    fail(function, argument, "a 2-D tensor", std::to_string(view.rank) + "-D tensor");
-  if (nb::len(strides) != nb::len(shape))
-    throw nb::type_error((std::string(argument) + ": descriptor strides and shape differ in length").c_str());
-  view.data = reinterpret_cast<void*>(nb::cast<std::uintptr_t>(t[0]));
-  if (!nb::isinstance<nb::str>(t[1]))
-    throw nb::type_error((std::string(argument) + ": descriptor dtype must be a str").c_str());
-  view.dtype = parse_dtype(function, argument, nb::borrow<nb::str>(t[1]).c_str(), expected_dtype);
-  for (int i = 0; i < view.rank; ++i) {
-    view.shape[i] = nb::cast<int64_t>(shape[i]);
-    view.strides[i] = nb::cast<int64_t>(strides[i]);
-  }
-  view.device = nb::cast<int>(t[4]);
-  return view;
-}
-
-std::optional<TensorView> parse_optional_view(const char* function, const char* argument, nb::handle desc) {
+std::optional<TensorView> parse_optional_matrix(const char* function, const char* argument, nb::handle desc) {
   if (desc.is_none()) return std::nullopt;
-  return parse_view(function, argument, desc);
+  return parse_matrix(function, argument, desc);
 }
-
-cudaStream_t to_stream(std::uintptr_t stream) {
-  return reinterpret_cast<cudaStream_t>(stream);
-}
-
-// The library launches on the current device and rejects tensors of another one. torch's own ops switch
-// to the tensors' device for the call, so this module does the same and restores the caller's device.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    if (device < 0) return;  // host tensors: let the library report them
-    if (cudaGetDevice(&previous_) != cudaSuccess) {
-      cudaGetLastError();  // the library repeats the query and reports the failure with context
-      return;
-    }
-    if (previous_ == device) return;
-    if (cudaSetDevice(device) == cudaSuccess)
-      switched_ = true;
-    else
-      cudaGetLastError();  // an invalid ordinal is reported by the library's device check
-  }
-  ~DeviceGuard() {
-    if (switched_) cudaSetDevice(previous_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = -1;
-  bool switched_ = false;
-};
 
 void gemm(nb::handle input, nb::handle weight, nb::handle input_scale, nb::handle weight_scale,
           nb::handle out, std::uintptr_t stream, std::uintptr_t workspace_ptr, std::size_t workspace_bytes) {
-  const TensorView a = parse_view(kGemm, "input", input, kOperandDtype);
-  const TensorView b = parse_view(kGemm, "weight", weight, kOperandDtype);
-  const std::optional<TensorView> sa = parse_optional_view(kGemm, "input_scale", input_scale);
-  const std::optional<TensorView> sb = parse_optional_view(kGemm, "weight_scale", weight_scale);
-  const TensorView c = parse_view(kGemm, "out", out);
+  const TensorView a = parse_matrix(kGemm, "input", input, kOperandDtype);
+  const TensorView b = parse_matrix(kGemm, "weight", weight, kOperandDtype);
+  const std::optional<TensorView> sa = parse_optional_matrix(kGemm, "input_scale", input_scale);
+  const std::optional<TensorView> sb = parse_optional_matrix(kGemm, "weight_scale", weight_scale);
+  const TensorView c = parse_matrix(kGemm, "out", out);
   // Without a workspace the library falls back to its own per-device buffer, which cannot grow during
   // graph capture; the Python wrapper always lends one from torch's allocator for bf16 operands.
   std::optional<blockgemm::Workspace> workspace;
@@ -145,14 +65,15 @@ void gemm(nb::handle input, nb::handle weight, nb::handle input_scale, nb::handl
 
 std::size_t workspace_bytes(nb::handle input, nb::handle weight) {
   return blockgemm::fp8_blockscale_gemm_sm90_workspace_bytes(
-      parse_view(kGemm, "input", input, kOperandDtype), parse_view(kGemm, "weight", weight, kOperandDtype));
+      parse_matrix(kGemm, "input", input, kOperandDtype),
+      parse_matrix(kGemm, "weight", weight, kOperandDtype));
 }
 
 template <void (*Cast)(const TensorView&, const TensorView&, const TensorView&, cudaStream_t)>
 void cast(const char* function, nb::handle x, nb::handle out, nb::handle scales, std::uintptr_t stream) {
-  const TensorView vx = parse_view(function, "x", x);
-  const TensorView vout = parse_view(function, "out", out);
-  const TensorView vscales = parse_view(function, "scales", scales);
+  const TensorView vx = parse_matrix(function, "x", x);
+  const TensorView vout = parse_matrix(function, "out", out);
+  const TensorView vscales = parse_matrix(function, "scales", scales);
   nb::gil_scoped_release release;
   DeviceGuard guard(vx.device);
   Cast(vx, vout, vscales, to_stream(stream));

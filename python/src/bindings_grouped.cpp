@@ -1,7 +1,7 @@
 // The grouped GEMM's part of `blockgemm._blockgemm_ext` (blockgemm/grouped.h over descriptors), registered
 // by blockgemm_register_grouped() from the module definition in bindings.cpp.
 //
-// Descriptors are bindings.cpp's: (data_ptr: int, dtype: str, shape: tuple, strides: tuple, device: int).
+// Descriptors are descriptors.h's: (data_ptr: int, dtype: str, shape: tuple, strides: tuple, device: int).
 // Tensors here may have rank 1 to 3 (the masked layout's (G, M_max, K) input and out, the (G, N, K) weight);
 // group tables are rank-1 int32 descriptors. Library errors reach Python through the module's exception
 // translator (bindings.cpp), like the dense call's.
@@ -14,89 +14,31 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "blockgemm/grouped.h"
 #include "blockgemm/tensor.h"
+#include "descriptors.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
 
 namespace {
 
-using blockgemm::DType;
-using blockgemm::Error;
 using blockgemm::GroupLayout;
 using blockgemm::Int32View;
 using blockgemm::TensorView;
+using blockgemm::python::Descriptor;
+using blockgemm::python::DeviceGuard;
+using blockgemm::python::fail;
+using blockgemm::python::parse_descriptor;
+using blockgemm::python::to_stream;
 
 constexpr const char* kContiguous = "grouped_gemm_contiguous";
 constexpr const char* kMasked = "grouped_gemm_masked";
 
-[[noreturn]] void fail(const char* function, const std::string& argument, const std::string& expected,
-                       const std::string& actual) {
-  throw Error(Error::Kind::kInvalidArgument,
-              std::string(function) + ": " + argument + ": expected " + expected + ", got " + actual);
-}
-
-// (data_ptr, dtype name, shape, strides, device), checked for form (a malformed descriptor is a bug in the
-// Python wrapper: TypeError) and rank (1 to `max_rank`: a user error, named).
-struct Descriptor {
-  std::uintptr_t data;
-  std::string dtype;
-  int rank;
-  int64_t shape[TensorView::kMaxRank];
-  int64_t strides[TensorView::kMaxRank];
-  int device;
-};
-
-Descriptor parse_descriptor(const char* function, const char* argument, nb::handle desc, int max_rank,
-                            const char* expected_rank) {
-  if (!nb::isinstance<nb::tuple>(desc) || nb::len(desc) != 5)
-    throw nb::type_error(
-        (std::string(argument) + ": expected a descriptor tuple (data_ptr, dtype, shape, strides, device)")
-            .c_str());
-  const nb::tuple t = nb::borrow<nb::tuple>(desc);
-  if (!nb::isinstance<nb::tuple>(t[2]) || !nb::isinstance<nb::tuple>(t[3]))
-    throw nb::type_error((std::string(argument) + ": descriptor shape and strides must be tuples").c_str());
-  if (!nb::isinstance<nb::str>(t[1]))
-    throw nb::type_error((std::string(argument) + ": descriptor dtype must be a str").c_str());
-  const nb::tuple shape = nb::borrow<nb::tuple>(t[2]);
-  const nb::tuple strides = nb::borrow<nb::tuple>(t[3]);
-  if (nb::len(strides) != nb::len(shape))
-    throw nb::type_error((std::string(argument) + ": descriptor strides and shape differ in length").c_str());
-  Descriptor d{};
-  d.rank = static_cast<int>(nb::len(shape));
-  if (d.rank < 1 || d.rank > max_rank)
-    fail(function, argument, expected_rank, std::to_string(d.rank) + "-D tensor");
-  d.data = nb::cast<std::uintptr_t>(t[0]);
-  d.dtype = nb::borrow<nb::str>(t[1]).c_str();
-  for (int i = 0; i < d.rank; ++i) {
-    d.shape[i] = nb::cast<int64_t>(shape[i]);
-    d.strides[i] = nb::cast<int64_t>(strides[i]);
-  }
-  d.device = nb::cast<int>(t[4]);
-  return d;
-}
-
-DType parse_dtype(const char* function, const std::string& argument, std::string_view name) {
-  if (name == "float8_e4m3fn") return DType::kFloat8E4M3;
-  if (name == "bfloat16") return DType::kBFloat16;
-  if (name == "float16") return DType::kFloat16;
-  if (name == "float32") return DType::kFloat32;
-  fail(function, argument + ".dtype", "one of float8_e4m3fn, bfloat16, float16, float32", std::string(name));
-}
-
 // A tensor of rank 1 to 3; the library checks the rank each argument needs.
 TensorView parse_tensor(const char* function, const char* argument, nb::handle desc) {
-  const Descriptor d = parse_descriptor(function, argument, desc, 3, "a 1-D to 3-D tensor");
-  TensorView view;
-  view.data = reinterpret_cast<void*>(d.data);
-  view.dtype = parse_dtype(function, argument, d.dtype);
-  view.rank = d.rank;
-  for (int i = 0; i < d.rank; ++i) view.shape[i] = d.shape[i], view.strides[i] = d.strides[i];
-  view.device = d.device;
-  return view;
+  return blockgemm::python::parse_view(function, argument, desc, 3, "a 1-D to 3-D tensor");
 }
 
 std::optional<TensorView> parse_optional_tensor(const char* function, const char* argument, nb::handle desc) {
@@ -124,37 +66,6 @@ std::optional<blockgemm::Workspace> workspace_of(std::uintptr_t ptr, std::size_t
   if (bytes == 0) return std::nullopt;
   return blockgemm::Workspace{reinterpret_cast<void*>(ptr), bytes};
 }
-
-cudaStream_t to_stream(std::uintptr_t stream) {
-  return reinterpret_cast<cudaStream_t>(stream);
-}
-
-// The library launches on the current device: switch to the tensors' device for the call (as torch's own
-// ops do) and restore the caller's.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    if (device < 0) return;
-    if (cudaGetDevice(&previous_) != cudaSuccess) {
-      cudaGetLastError();
-      return;
-    }
-    if (previous_ == device) return;
-    if (cudaSetDevice(device) == cudaSuccess)
-      switched_ = true;
-    else
-      cudaGetLastError();
-  }
-  ~DeviceGuard() {
-    if (switched_) cudaSetDevice(previous_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = -1;
-  bool switched_ = false;
-};
 
 void grouped_contiguous(nb::handle input, nb::handle weight, nb::handle input_scale, nb::handle weight_scale,
                         nb::handle table, const std::string& table_kind, nb::handle out,

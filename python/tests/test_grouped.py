@@ -6,31 +6,12 @@ Run from the repository root after `pip install --no-build-isolation .`:
 
 import pytest
 
-try:
-    import torch
-except ImportError:
-    pytest.skip("torch is not installed", allow_module_level=True)
+from gpu_env import calc_diff, require_hopper_blockgemm
 
-if not torch.cuda.is_available():
-    pytest.skip("CUDA is not available (no GPU or no driver)", allow_module_level=True)
+torch = require_hopper_blockgemm()
 
-_CAPABILITY = torch.cuda.get_device_capability()
-if _CAPABILITY != (9, 0):
-    pytest.skip(
-        f"blockgemm needs a Hopper GPU (compute capability 9.0); {torch.cuda.get_device_name()} is "
-        f"{_CAPABILITY[0]}.{_CAPABILITY[1]}",
-        allow_module_level=True,
-    )
-
-try:
-    import blockgemm
-    from blockgemm import testing as bgt
-except ImportError as error:
-    pytest.skip(
-        f"the blockgemm extension cannot be imported ({error}); build it with "
-        "`python -m pip install --no-build-isolation .`",
-        allow_module_level=True,
-    )
+import blockgemm
+from blockgemm import testing as bgt
 
 DEVICE = torch.device("cuda", torch.cuda.current_device())
 BF16 = torch.bfloat16
@@ -41,11 +22,6 @@ POISON = torch.tensor(NAN, dtype=BF16).view(torch.int16).item()
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def calc_diff(x: torch.Tensor, y: torch.Tensor) -> float:
-    x, y = x.double(), y.double()
-    return (1 - 2 * (x * y).sum() / (x * x + y * y).sum()).item()
 
 
 def randn(*shape: int, seed: int, scale: float = 1.0) -> torch.Tensor:

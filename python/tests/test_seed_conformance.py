@@ -14,31 +14,12 @@ import inspect
 
 import pytest
 
-try:
-    import torch
-except ImportError:
-    pytest.skip("torch is not installed", allow_module_level=True)
+from gpu_env import calc_diff, require_hopper_blockgemm
 
-if not torch.cuda.is_available():
-    pytest.skip("CUDA is not available (no GPU or no driver)", allow_module_level=True)
+torch = require_hopper_blockgemm()
 
-_CAPABILITY = torch.cuda.get_device_capability()
-if _CAPABILITY != (9, 0):
-    pytest.skip(
-        f"the page requires NVIDIA Hopper (SM90); {torch.cuda.get_device_name()} is "
-        f"{_CAPABILITY[0]}.{_CAPABILITY[1]}",
-        allow_module_level=True,
-    )
-
-try:
-    import blockgemm
-    from blockgemm.testing import per_block_cast_to_fp8, per_token_cast_to_fp8
-except ImportError as error:
-    pytest.skip(
-        f"the blockgemm extension cannot be imported ({error}); build it with "
-        "`python -m pip install --no-build-isolation .`",
-        allow_module_level=True,
-    )
+import blockgemm
+from blockgemm.testing import per_block_cast_to_fp8, per_token_cast_to_fp8
 
 fp8_blockscale_gemm_sm90 = blockgemm.fp8_blockscale_gemm_sm90
 DEVICE = torch.device("cuda", torch.cuda.current_device())
@@ -54,11 +35,6 @@ K_SCALES = 7168
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def calc_diff(x: torch.Tensor, y: torch.Tensor) -> float:
-    x, y = x.double(), y.double()
-    return (1 - 2 * (x * y).sum() / (x * x + y * y).sum()).item()
 
 
 def bits(t: torch.Tensor) -> torch.Tensor:

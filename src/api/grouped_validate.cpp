@@ -119,8 +119,37 @@ struct Common {
   bool input_fp8, per_row;
   ScaleStrides weight_scale_layout{0, 0};
   int64_t weight_scale_group_stride = 0;
-  TensorView weight_matrix;  // (G N, K)
 };
+
+// The launcher's arguments for the 2-D views both layouts reduce to: input (rows, K) and out (rows, N) with
+// the given row strides, the weight as its (G N, K) stack (`weight_matrix`).
+kernels::Fp8GemmArgs view_args(const Common& c, int64_t rows, const TensorView& input,
+                               int64_t input_row_stride, const TensorView& weight_matrix,
+                               const std::optional<TensorView>& input_scale, ScaleStrides input_scale_layout,
+                               const TensorView& weight_scale, const TensorView& out,
+                               int64_t out_row_stride) {
+  kernels::Fp8GemmArgs a{};
+  a.m = static_cast<int>(rows);
+  a.n = static_cast<int>(c.n);
+  a.k = static_cast<int>(c.k);
+  a.a = input.data;
+  a.a_row_stride = input_row_stride;
+  a.b = weight_matrix.data;
+  a.b_row_stride = weight_matrix.strides[0];
+  a.quantize_input = !c.input_fp8;
+  a.quantize_weight = false;
+  a.scale_a = input_scale ? static_cast<const float*>(input_scale->data) : nullptr;
+  a.scale_a_row_stride = input_scale_layout.row_stride;
+  a.scale_a_k_stride = input_scale_layout.col_stride;
+  a.scale_b = static_cast<const float*>(weight_scale.data);
+  a.scale_b_row_stride = c.weight_scale_layout.row_stride;
+  a.scale_b_k_stride = c.weight_scale_layout.col_stride;
+  a.per_row_weight_scale = c.per_row;
+  a.out = out.data;
+  a.out_row_stride = out_row_stride;
+  a.out_dtype = out.dtype;
+  return a;
+}
 
 Common check_common(const GroupedCheck& check, const TensorView& input, const TensorView& weight,
                     const std::optional<TensorView>& input_scale,
@@ -254,26 +283,8 @@ GroupedProblem validate_grouped_contiguous(const TensorView& input, const Tensor
   GroupedProblem p;
   p.num_groups = c.num_groups;
   p.m = m;
-  kernels::Fp8GemmArgs& g = p.args.gemm;
-  g.m = static_cast<int>(m);
-  g.n = static_cast<int>(c.n);
-  g.k = static_cast<int>(c.k);
-  g.a = input.data;
-  g.a_row_stride = m > 1 ? input.strides[0] : c.k;
-  g.b = weight.data;
-  g.b_row_stride = weight_matrix.strides[0];
-  g.quantize_input = !c.input_fp8;
-  g.quantize_weight = false;
-  g.scale_a = input_scale ? static_cast<const float*>(input_scale->data) : nullptr;
-  g.scale_a_row_stride = a_layout.row_stride;
-  g.scale_a_k_stride = a_layout.col_stride;
-  g.scale_b = static_cast<const float*>(weight_scale->data);
-  g.scale_b_row_stride = c.weight_scale_layout.row_stride;
-  g.scale_b_k_stride = c.weight_scale_layout.col_stride;
-  g.per_row_weight_scale = c.per_row;
-  g.out = out.data;
-  g.out_row_stride = m > 1 ? out.strides[0] : c.n;
-  g.out_dtype = out.dtype;
+  p.args.gemm = view_args(c, m, input, m > 1 ? input.strides[0] : c.k, weight_matrix, input_scale, a_layout,
+                          *weight_scale, out, m > 1 ? out.strides[0] : c.n);
   p.args.num_groups = static_cast<int>(c.num_groups);
   p.args.table_kind = offsets ? kernels::GroupTableKind::kOffsets : kernels::GroupTableKind::kRanges;
   p.args.table = offsets ? groups.table.data : nullptr;
@@ -335,26 +346,8 @@ GroupedProblem validate_grouped_masked(const TensorView& input, const TensorView
   p.m = g * m_max;
   p.m_max = m_max;
   p.expected_m = expected_m.value_or(std::max<int64_t>(m_max, 1));
-  kernels::Fp8GemmArgs& a = p.args.gemm;
-  a.m = static_cast<int>(p.m);
-  a.n = static_cast<int>(c.n);
-  a.k = static_cast<int>(c.k);
-  a.a = input.data;
-  a.a_row_stride = input_matrix.strides[0];
-  a.b = weight.data;
-  a.b_row_stride = weight_matrix.strides[0];
-  a.quantize_input = !c.input_fp8;
-  a.quantize_weight = false;
-  a.scale_a = input_scale ? static_cast<const float*>(input_scale->data) : nullptr;
-  a.scale_a_row_stride = a_layout.row_stride;
-  a.scale_a_k_stride = a_layout.col_stride;
-  a.scale_b = static_cast<const float*>(weight_scale->data);
-  a.scale_b_row_stride = c.weight_scale_layout.row_stride;
-  a.scale_b_k_stride = c.weight_scale_layout.col_stride;
-  a.per_row_weight_scale = c.per_row;
-  a.out = out.data;
-  a.out_row_stride = out_matrix.strides[0];
-  a.out_dtype = out.dtype;
+  p.args.gemm = view_args(c, p.m, input, input_matrix.strides[0], weight_matrix, input_scale, a_layout,
+                          *weight_scale, out, out_matrix.strides[0]);
   p.args.num_groups = static_cast<int>(g);
   p.args.table_kind = kernels::GroupTableKind::kMasked;
   p.args.table = masked_m.data;
