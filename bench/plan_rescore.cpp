@@ -40,12 +40,16 @@ bool parse_plan(const std::string& text, PlanKey& key) {
   if (!parse_int_field(text, "BLOCK_M=", block_m) || !parse_int_field(text, "BLOCK_N=", block_n) ||
       !parse_int_field(text, "multicast=", multicast) || !parse_int_field(text, "k_splits=", k_splits))
     return false;
+  // A cluster that shares the input tile counts its CTAs negative: another tile than the weight-sharing one.
+  if (text.find("shares=A") != std::string::npos) multicast = -multicast;
   key = {block_m, block_n, multicast, text.find("swapAB") != std::string::npos, k_splits};
   return true;
 }
 
 PlanKey key_of(const heuristics::GemmPlan& plan) {
-  return {plan.tile.block_m, plan.tile.block_n, plan.tile.multicast, plan.tile.swap_ab, plan.k_splits};
+  return {plan.tile.block_m, plan.tile.block_n,
+          plan.tile.multicast_a ? -plan.tile.multicast : plan.tile.multicast, plan.tile.swap_ab,
+          plan.k_splits};
 }
 
 struct ShapeRecord {

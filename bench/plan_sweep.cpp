@@ -10,6 +10,9 @@
 //   the heuristic's plan unless named;
 //   SWEEP_REPEAT=N times each plan N times and keeps the median; SWEEP_NORMAL_ALL_M=1 also times the normal
 //   tiles below M = 32 (where the dispatch always runs swapAB), to check that rule.
+//   --grouped G,ROWS,N,K times every normal grouped tile (heuristics::kGroupedTileShapes, per-block weight
+//   scales) on the contiguous layout, G groups of ROWS rows each given by offsets, round-robin over
+//   SWEEP_REPEAT rounds (the card's clock drifts under load: every tile sees the same drift).
 //
 // Operands are fp8 bytes distributed like quantized data and random positive scales, rotated over enough sets
 // that L2 never holds them; times are CUDA-graph replays (bench/timing.h). Correctness is the tests' job.
@@ -24,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "api/grouped_validate.h"
 #include "api/validate.h"
 #include "blockgemm/blockgemm.h"
 #include "blockgemm/reference.h"
@@ -77,14 +81,16 @@ struct OperandSet {
   blockgemm::kernels::Fp8GemmArgs args;
 };
 
-// SWEEP_TILES: a comma-separated list of normal tiles, BLOCK_MxBLOCK_N[mcK]; empty means every plan.
+// SWEEP_TILES: a comma-separated list of normal tiles, BLOCK_MxBLOCK_N[mcK[a]] (a: the cluster shares the
+// input tile); empty means every plan.
 bool tile_selected(const heuristics::TileShape& tile) {
   const char* list = std::getenv("SWEEP_TILES");
   if (list == nullptr || *list == 0) return true;
   if (tile.swap_ab) return false;
   const std::string wanted = std::string(",") + list + ",";
   const std::string name = "," + std::to_string(tile.block_m) + "x" + std::to_string(tile.block_n) +
-                           (tile.multicast > 1 ? "mc" + std::to_string(tile.multicast) : "") + ",";
+                           (tile.multicast > 1 ? "mc" + std::to_string(tile.multicast) : "") +
+                           (tile.multicast_a ? "a" : "") + ",";
   return wanted.find(name) != std::string::npos;
 }
 
@@ -196,21 +202,98 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
   std::fflush(stdout);
 }
 
+struct GroupedShape {
+  int64_t g, rows, n, k;
+};
+
+void sweep_grouped(const GroupedShape& s, const heuristics::DeviceModel& device, cudaStream_t stream) {
+  std::mt19937_64 rng(static_cast<uint64_t>(s.g * 7919 + s.rows * 131 + s.n + s.k));
+  const int64_t m = s.g * s.rows, kg = s.k / 128;
+  const double bytes_per_call = static_cast<double>(s.g * s.n * s.k + m * s.k + m * s.n * 2);
+  const int num_sets = static_cast<int>(std::max<double>(2, std::ceil(200e6 / bytes_per_call)));
+  std::vector<int32_t> offsets;
+  for (int64_t i = 0; i <= s.g; ++i) offsets.push_back(static_cast<int32_t>(i * s.rows));
+  DeviceBytes offsets_dev(offsets.size() * 4);
+  BENCH_CHECK_CUDA(cudaMemcpy(offsets_dev.ptr, offsets.data(), offsets.size() * 4, cudaMemcpyHostToDevice));
+  const auto weight = random_fp8(static_cast<std::size_t>(s.g * s.n * s.k), rng);
+  const int64_t scale_rows = (s.n + 127) / 128;
+  const auto weight_scales = random_scales(static_cast<std::size_t>(s.g * scale_rows * kg), rng);
+  struct Set {
+    std::unique_ptr<DeviceBytes> a, b, sa, sb, out;
+    blockgemm::kernels::GroupedGemmArgs args;
+  };
+  std::vector<Set> sets(num_sets);
+  for (Set& set : sets) {
+    const auto input = random_fp8(static_cast<std::size_t>(m * s.k), rng);
+    const auto input_scales = random_scales(static_cast<std::size_t>(m * kg), rng);
+    set.a = std::make_unique<DeviceBytes>(input.size());
+    set.b = std::make_unique<DeviceBytes>(weight.size());
+    set.sa = std::make_unique<DeviceBytes>(input_scales.size() * 4);
+    set.sb = std::make_unique<DeviceBytes>(weight_scales.size() * 4);
+    set.out = std::make_unique<DeviceBytes>(static_cast<std::size_t>(m * s.n * 2));
+    BENCH_CHECK_CUDA(cudaMemcpy(set.a->ptr, input.data(), input.size(), cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(cudaMemcpy(set.b->ptr, weight.data(), weight.size(), cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(
+        cudaMemcpy(set.sa->ptr, input_scales.data(), input_scales.size() * 4, cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(
+        cudaMemcpy(set.sb->ptr, weight_scales.data(), weight_scales.size() * 4, cudaMemcpyHostToDevice));
+    set.args = blockgemm::api::validate_grouped_contiguous(
+                   TensorView::matrix(set.a->ptr, DType::kFloat8E4M3, m, s.k, 0),
+                   TensorView::tensor3(set.b->ptr, DType::kFloat8E4M3, s.g, s.n, s.k, 0),
+                   TensorView::matrix(set.sa->ptr, DType::kFloat32, m, kg, 0),
+                   TensorView::tensor3(set.sb->ptr, DType::kFloat32, s.g, scale_rows, kg, 0),
+                   blockgemm::GroupLayout::from_offsets(blockgemm::Int32View::vector(
+                       static_cast<const int32_t*>(offsets_dev.ptr), s.g + 1, 0)),
+                   TensorView::matrix(set.out->ptr, DType::kBFloat16, m, s.n, 0), std::nullopt)
+                   .args;
+  }
+  const heuristics::GemmPlan chosen = heuristics::plan_grouped_contiguous(m, s.g, s.n, s.k, false, device);
+  std::vector<heuristics::GemmPlan> plans;
+  for (const heuristics::TileShape& tile : heuristics::kGroupedTileShapes)
+    if (!tile.swap_ab && heuristics::grouped_tile_compiled(tile, false))
+      plans.push_back(heuristics::make_grouped_plan(
+          tile, heuristics::contiguous_tiles_upper_bound(tile, m, s.g, s.n), s.g, s.rows, s.n, s.k, device));
+  const char* repeat_env = std::getenv("SWEEP_REPEAT");
+  const int repeats = repeat_env ? std::max(1, std::atoi(repeat_env)) : 1;
+  std::vector<std::vector<double>> us(plans.size());
+  for (int r = 0; r < repeats; ++r)
+    for (std::size_t i = 0; i < plans.size(); ++i)
+      us[i].push_back(blockgemm_bench::time_with_graph(stream, num_sets, [&](int set, cudaStream_t st) {
+                        blockgemm::kernels::launch_fp8_gemm_grouped(plans[i], sets[set].args, st);
+                      }).us_per_call);
+  std::printf("grouped contiguous G=%lld rows=%lld N=%lld K=%lld | heuristic: %s\n",
+              static_cast<long long>(s.g), static_cast<long long>(s.rows), static_cast<long long>(s.n),
+              static_cast<long long>(s.k), chosen.describe().c_str());
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    std::vector<double> v = us[i];
+    std::nth_element(v.begin(), v.begin() + repeats / 2, v.end());
+    std::printf("        %8.2f us (first %8.2f, last %8.2f)  %7.0f TFLOP/s  model %8.2f  %s\n",
+                v[repeats / 2], us[i].front(), us[i].back(), 2.0 * m * s.n * s.k / v[repeats / 2] / 1e6,
+                plans[i].estimated_us, plans[i].describe().c_str());
+  }
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<Shape> shapes;
+  std::vector<GroupedShape> grouped;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     long long m = 0, n = 0, k = 0;
+    long long g = 0;
     if (arg == "--shape" && i + 1 < argc && std::sscanf(argv[++i], "%lld,%lld,%lld", &m, &n, &k) == 3) {
       shapes.push_back({m, n, k});
+    } else if (arg == "--grouped" && i + 1 < argc &&
+               std::sscanf(argv[++i], "%lld,%lld,%lld,%lld", &g, &m, &n, &k) == 4) {
+      grouped.push_back({g, m, n, k});
     } else {
-      std::fprintf(stderr, "usage: blockgemm-plan-sweep [--shape M,N,K]...\n");
+      std::fprintf(stderr, "usage: blockgemm-plan-sweep [--shape M,N,K]... [--grouped G,ROWS,N,K]...\n");
       return 2;
     }
   }
-  if (shapes.empty()) {
+  if (shapes.empty() && grouped.empty()) {
     const std::pair<int64_t, int64_t> nk[] = {{2112, 7168},  {576, 7168},  {24576, 1536}, {32768, 512},
                                               {7168, 16384}, {4096, 7168}, {7168, 2048}};
     for (int64_t m : {1, 16, 24, 32, 40, 48, 64})
@@ -224,6 +307,7 @@ int main(int argc, char** argv) {
     cudaStream_t stream;
     BENCH_CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     for (const Shape& s : shapes) sweep(s, device, stream);
+    for (const GroupedShape& s : grouped) sweep_grouped(s, device, stream);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "blockgemm-plan-sweep: %s\n", e.what());
     return 3;

@@ -49,8 +49,8 @@ void require_current_device(int device) {
                     " (call cudaSetDevice first)");
 }
 
-// BLOCKGEMM_FORCE_TILE=MxN[xMULTICAST][s] (a compiled tile shape; a trailing "s" for swapAB) overrides the
-// heuristics: a tuning aid for the benchmark, read once.
+// BLOCKGEMM_FORCE_TILE=MxN[xMULTICAST][s|a] (a compiled tile shape; a trailing "s" for swapAB, "a" for a
+// cluster that shares the input tile) overrides the heuristics: a tuning aid for the benchmark, read once.
 std::optional<heuristics::TileShape> forced_tile() {
   static const std::optional<heuristics::TileShape> tile = []() -> std::optional<heuristics::TileShape> {
     const char* text = std::getenv("BLOCKGEMM_FORCE_TILE");
@@ -58,8 +58,9 @@ std::optional<heuristics::TileShape> forced_tile() {
     int block_m = 0, block_n = 0, multicast = 1;
     if (std::sscanf(text, "%dx%dx%d", &block_m, &block_n, &multicast) < 2) return std::nullopt;
     const bool swap_ab = std::strchr(text, 's') != nullptr;
+    const bool multicast_a = std::strchr(text, 'a') != nullptr;
     for (const heuristics::TileShape& t : heuristics::kTileShapes)
-      if (t == heuristics::TileShape{block_m, block_n, multicast, swap_ab}) return t;
+      if (t == heuristics::TileShape{block_m, block_n, multicast, swap_ab, multicast_a}) return t;
     return std::nullopt;
   }();
   return tile;

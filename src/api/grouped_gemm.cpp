@@ -64,18 +64,19 @@ void require_current_device(const char* function, int device) {
                                           " (call cudaSetDevice first)");
 }
 
-// BLOCKGEMM_FORCE_GROUPED_TILE=MxN[s] (an entry of heuristics::kGroupedTileShapes; a trailing "s" for
-// swapAB) overrides the grouped heuristics: a tuning aid for the benchmark, read once. Ignored where the tile
-// is not compiled for the call's weight-scale kind.
+// BLOCKGEMM_FORCE_GROUPED_TILE=MxN[xCLUSTER][s|a] (an entry of heuristics::kGroupedTileShapes; a trailing
+// "s" for swapAB, "a" for pairs that share the input tile) overrides the grouped heuristics: a tuning aid for
+// the benchmark, read once. Ignored where the tile is not compiled for the call's weight-scale kind.
 std::optional<heuristics::TileShape> forced_grouped_tile() {
   static const std::optional<heuristics::TileShape> tile = []() -> std::optional<heuristics::TileShape> {
     const char* text = std::getenv("BLOCKGEMM_FORCE_GROUPED_TILE");
     if (text == nullptr) return std::nullopt;
-    int block_m = 0, block_n = 0;
-    if (std::sscanf(text, "%dx%d", &block_m, &block_n) < 2) return std::nullopt;
+    int block_m = 0, block_n = 0, multicast = 1;
+    if (std::sscanf(text, "%dx%dx%d", &block_m, &block_n, &multicast) < 2) return std::nullopt;
     const bool swap_ab = std::strchr(text, 's') != nullptr;
+    const bool multicast_a = std::strchr(text, 'a') != nullptr;
     for (const heuristics::TileShape& t : heuristics::kGroupedTileShapes)
-      if (t == heuristics::TileShape{block_m, block_n, 1, swap_ab}) return t;
+      if (t == heuristics::TileShape{block_m, block_n, multicast, swap_ab, multicast_a}) return t;
     return std::nullopt;
   }();
   return tile;

@@ -73,8 +73,11 @@ double swap_ab_stream_time(int64_t num_tiles, int k_splits, int64_t k_blocks, co
 }  // namespace
 
 int64_t num_tiles_launched(TileShape tile, int64_t m, int64_t n) {
-  // Clusters take whole groups of `multicast` row blocks: an odd count is padded with an idle tile.
-  return ceil_div(ceil_div(m, tile.block_m), tile.multicast) * tile.multicast * ceil_div(n, tile.block_n);
+  // Clusters take whole groups of `multicast` row blocks (column blocks when they share the input tile):
+  // an odd count is padded with an idle tile.
+  const int64_t row_blocks = ceil_div(m, tile.block_m), col_blocks = ceil_div(n, tile.block_n);
+  if (tile.multicast_a) return row_blocks * (ceil_div(col_blocks, tile.multicast) * tile.multicast);
+  return ceil_div(row_blocks, tile.multicast) * tile.multicast * col_blocks;
 }
 
 int grid_for(TileShape tile, int k_splits, int64_t num_tiles, const DeviceModel& device) {
@@ -181,7 +184,9 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
     // wave count, bench/NOTES.md #19): it is compiled and tested, and picked only where it saves a second
     // read of the weight (one_wave_over_a_partial_row_pair).
     const GemmPlan plan = make_plan(tile, 1, m, n, k, device);
-    if (tile.multicast > 1 && !one_wave_over_a_partial_row_pair(tile, m, plan.num_waves)) continue;
+    if (tile.multicast > 1 &&
+        (tile.multicast_a || !one_wave_over_a_partial_row_pair(tile, m, plan.num_waves)))
+      continue;
     const bool better = best.num_tiles == 0 || plan.estimated_us < best.estimated_us * 0.99;
     const bool tie = plan.estimated_us <= best.estimated_us * 1.01;
     // A tie is typically two plans under the same HBM floor. Then fuller waves (a half-empty last wave
@@ -212,21 +217,37 @@ int64_t grouped_average_rows(int64_t m_total, int64_t num_groups) {
   return std::max<int64_t>(1, ceil_div(std::max<int64_t>(m_total, 0), std::max<int64_t>(num_groups, 1)));
 }
 
+namespace {
+// Column blocks of one group, padded to whole clusters where a cluster's CTAs sit along N.
+int64_t grouped_col_blocks(TileShape tile, int64_t n) {
+  const int64_t blocks = ceil_div(n, tile.block_n);
+  return tile.multicast_a ? ceil_div(blocks, tile.multicast) * tile.multicast : blocks;
+}
+}  // namespace
+
 int64_t contiguous_tiles_upper_bound(TileShape tile, int64_t m_total, int64_t num_groups, int64_t n) {
   const int64_t full = ceil_div(m_total, tile.block_m);
   const int64_t row_blocks = std::min(full + num_groups, full * num_groups);
-  return row_blocks * ceil_div(n, tile.block_n);
+  return row_blocks * grouped_col_blocks(tile, n);
 }
 
 int64_t masked_tiles_upper_bound(TileShape tile, int64_t num_groups, int64_t m_max, int64_t n) {
-  return num_groups * ceil_div(m_max, tile.block_m) * ceil_div(n, tile.block_n);
+  return num_groups * ceil_div(m_max, tile.block_m) * grouped_col_blocks(tile, n);
 }
+
+namespace {
+// Persistent CTAs for at most `max_tiles` tiles: whole clusters, at least one.
+int64_t grouped_grid(TileShape tile, int64_t max_tiles, const DeviceModel& device) {
+  const int64_t cluster = tile.multicast;
+  return std::max<int64_t>(1, std::min<int64_t>(max_tiles, device.num_sms) / cluster) * cluster;
+}
+}  // namespace
 
 double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
                            const DeviceModel& device) {
   const int64_t rows = std::max<int64_t>(rows_per_group, 1);
-  const int64_t num_tiles = num_groups * ceil_div(rows, tile.block_m) * ceil_div(n, tile.block_n);
-  const int64_t grid = std::max<int64_t>(1, std::min<int64_t>(num_tiles, device.num_sms));
+  const int64_t num_tiles = num_groups * ceil_div(rows, tile.block_m) * grouped_col_blocks(tile, n);
+  const int64_t grid = grouped_grid(tile, num_tiles, device);
   const int64_t waves = ceil_div(num_tiles, grid);
   const int64_t k_blocks = ceil_div(k, 128);
   const KBlockCost cost = k_block_cost(tile);
@@ -247,8 +268,8 @@ GemmPlan make_grouped_plan(TileShape tile, int64_t max_tiles, int64_t num_groups
   plan.tile = tile;
   plan.k_splits = 1;
   plan.num_tiles =
-      num_groups * ceil_div(std::max<int64_t>(rows_per_group, 1), tile.block_m) * ceil_div(n, tile.block_n);
-  plan.grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_tiles, device.num_sms)));
+      num_groups * ceil_div(std::max<int64_t>(rows_per_group, 1), tile.block_m) * grouped_col_blocks(tile, n);
+  plan.grid = static_cast<int>(grouped_grid(tile, max_tiles, device));
   plan.num_waves = ceil_div(plan.num_tiles, plan.grid);
   plan.estimated_us = estimate_grouped_us(tile, num_groups, rows_per_group, n, k, device);
   return plan;
@@ -295,8 +316,9 @@ GemmPlan plan_grouped_masked(int64_t num_groups, int64_t m_max, int64_t expected
 std::string GemmPlan::describe() const {
   std::ostringstream os;
   os << (tile.swap_ab ? "fp8_gemm_1d2d swapAB" : "fp8_gemm_1d2d") << " BLOCK_M=" << tile.block_m
-     << " BLOCK_N=" << tile.block_n << " multicast=" << tile.multicast << " k_splits=" << k_splits
-     << " tiles=" << num_tiles << " grid=" << grid << " waves=" << num_waves;
+     << " BLOCK_N=" << tile.block_n << " multicast=" << tile.multicast
+     << (tile.multicast_a ? " shares=A" : "") << " k_splits=" << k_splits << " tiles=" << num_tiles
+     << " grid=" << grid << " waves=" << num_waves;
   return os.str();
 }
 

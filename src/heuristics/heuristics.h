@@ -10,11 +10,14 @@ namespace blockgemm::heuristics {
 // block_m rows of the input (tokens) by block_n rows of the weight.
 struct TileShape {
   int block_m, block_n;
-  int multicast = 1;     // CTAs per cluster along M sharing (multicasting) the weight tile
+  int multicast = 1;     // CTAs per cluster sharing (multicasting) one operand tile
   bool swap_ab = false;  // weight rows on wgmma's 64-row side, tokens on its narrow N side (small M)
+  // Which operand the cluster shares: false, its CTAs are stacked along M and share the weight tile; true,
+  // they sit side by side along N and share the input tile (and each loads half of it).
+  bool multicast_a = false;
   constexpr bool operator==(const TileShape& other) const {
     return block_m == other.block_m && block_n == other.block_n && multicast == other.multicast &&
-           swap_ab == other.swap_ab;
+           swap_ab == other.swap_ab && multicast_a == other.multicast_a;
   }
   // 64 rows each; a 256-row normal tile runs as two waves of two (kernels/gemm_config.h).
   constexpr int num_math_warpgroups() const { return (swap_ab ? block_n : block_m) >= 128 ? 2 : 1; }
@@ -27,11 +30,14 @@ struct TileShape {
 // the widths 96..192 let the tile count fill whole waves of SMs, and 128x144..192 spend less per FLOP
 // (bench/NOTES.md #19; 64x112..192 and three-warpgroup 192-row tiles measured slower, #5, #18, #23). 256x128
 // runs two 128-row waves per K block: as cheap per FLOP as 128x160, another tile count for the waves (#38).
+// 256x128 in pairs along N that share the input tile halves the bytes each SM pulls from L2 for A: 32 KB
+// per K block instead of 48 (issue 23; bench/NOTES.md #44).
 // The swapAB tiles serve small M: 8 to 64 tokens against 64 weight rows (128 rows were never faster, #14).
 inline constexpr TileShape kTileShapes[] = {
-    {64, 16},         {64, 32},          {64, 64},          {64, 96},         {64, 128},
-    {128, 32},        {128, 64},         {128, 96},         {128, 128},       {128, 128, 2},
-    {128, 112},       {128, 144},        {128, 160},        {128, 192},       {256, 128},
+    {64, 16},         {64, 32},          {64, 64},          {64, 96},
+    {64, 128},        {128, 32},         {128, 64},         {128, 96},
+    {128, 128},       {128, 128, 2},     {128, 112},        {128, 144},
+    {128, 160},       {128, 192},        {256, 128},        {256, 128, 2, false, true},
     {8, 64, 1, true}, {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
@@ -102,17 +108,19 @@ inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
 // new ones), so a plan is chosen from a host-side hint: the average rows per group (contiguous layout:
 // M_total / G) or the caller's expected M (masked layout).
 //
-// The tiles compiled for it: the normal 128x128 and the two-wave 256x128 (prefill, many rows per group) and
+// The tiles compiled for it: the normal 128x128 and the two-wave 256x128, alone or in pairs along N that
+// share the input tile (prefill, many rows per group; a pair's CTAs always work in the same group), and
 // the swapAB tiles of 8..64 tokens against 64 weight rows (decode: a handful of tokens per expert, where the
 // weights stream from HBM and what counts is how many SMs pull them). No split-K: a group's tiles x G groups
 // already give every SM work in all but the smallest problems, and the split tile's cluster hand-over would
 // have to follow group boundaries the host cannot see.
-inline constexpr TileShape kGroupedTileShapes[] = {{128, 128},        {256, 128},        {8, 64, 1, true},
-                                                   {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
+inline constexpr TileShape kGroupedTileShapes[] = {
+    {128, 128},        {256, 128},        {256, 128, 2, false, true}, {8, 64, 1, true},
+    {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumGroupedTileShapes = sizeof(kGroupedTileShapes) / sizeof(kGroupedTileShapes[0]);
 
-// The 256x128 tile is compiled for 128x128 weight blocks only: with per-row weight scales its math warpgroups
-// spill (as the dense one's do, 20 bytes), so plans with per-row scales stop at 128x128.
+// The 256x128 tiles are compiled for 128x128 weight blocks only: with per-row weight scales their math
+// warpgroups spill (as the dense one's do, 20 bytes), so plans with per-row scales stop at 128x128.
 constexpr bool grouped_tile_compiled(TileShape tile, bool per_row_weight_scale) {
   return !(per_row_weight_scale && tile.block_m == 256);
 }
@@ -138,7 +146,7 @@ double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_
                            const DeviceModel& device);
 
 // A grouped plan for `tile`: num_tiles is the tile count of the hint (G groups of rows_per_group rows),
-// grid min(max_tiles, SMs) (at least 1), k_splits 1.
+// grid min(max_tiles, SMs) in whole clusters (at least one), k_splits 1.
 GemmPlan make_grouped_plan(TileShape tile, int64_t max_tiles, int64_t num_groups, int64_t rows_per_group,
                            int64_t n, int64_t k, const DeviceModel& device);
 

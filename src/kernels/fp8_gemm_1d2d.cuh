@@ -195,14 +195,15 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   // table only once the role that owns it has passed griddepcontrol.wait.
   auto scheduler = [&] {
     if constexpr (kGrouped)
-      return GroupedTileScheduler<BLOCK_M, BLOCK_N>(params, num_k_blocks);
+      return GroupedTileScheduler<BLOCK_M, BLOCK_N, 8, kMulticast>(params, num_k_blocks);
     else
-      return TileScheduler<BLOCK_M, BLOCK_N, kMulticast>(params.m, params.n, num_k_blocks, num_k_splits);
+      return TileScheduler < BLOCK_M, BLOCK_N, Config::kMulticastA ? 1 : kMulticast, 8,
+             Config::kMulticastA ? kMulticast : 1 > (params.m, params.n, num_k_blocks, num_k_splits);
   }();
   // A cluster holds the kMulticast CTAs of a multicast unit or the num_k_splits CTAs of a split tile.
   const int cluster_size = kMulticast * num_k_splits;
   const int cta_rank = cluster_size > 1 ? static_cast<int>(ptx::cluster_ctarank()) : 0;
-  // Which slice of the shared weight tile this CTA loads and multicasts (split-K clusters share none).
+  // Which slice of the shared tile this CTA loads and multicasts (split-K clusters share none).
   const int multicast_rank = kMulticast > 1 ? cta_rank : 0;
   const int first_unit = blockIdx.x / cluster_size;
   const int unit_stride = gridDim.x / cluster_size;
@@ -215,7 +216,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       // The TMA thread + the 32 scale-gathering lanes (+ the 32 lanes of the quantizer warp that owns it).
       ptx::mbarrier_init(smem.full(s), 1 + 32 + (Config::kQuantizeInput ? 32 : 0));
       if constexpr (Config::kQuantizeInput) ptx::mbarrier_init(smem.input_landed(s), 1);
-      // Every math warp of every CTA whose B slice lands here releases the stage.
+      // Every math warp of every CTA whose slice of the shared tile lands here releases the stage.
       ptx::mbarrier_init(smem.empty(s),
                          Config::kNumMathWarpgroups * 4 * Config::kReleasesPerMathWarp * kMulticast);
     }
@@ -225,10 +226,11 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   }
   // A rows that no TMA box covers (M < BLOCK_M) stay zero for the whole kernel. Whole 8-row swizzle atoms
   // are zeroed, so the swizzle cannot move anything into them; the async-proxy fence makes the generic
-  // stores visible to wgmma.
-  if (params.a_box_rows < BLOCK_M) {
+  // stores visible to wgmma. (A shared input tile lands whole: its CTAs each bring a slice of a_box_rows.)
+  constexpr int kASlices = Config::kMulticastA ? kMulticast : 1;
+  if (params.a_box_rows * kASlices < BLOCK_M) {
     constexpr int kChunksPerStage = BLOCK_M * BLOCK_K / 16;
-    const int first_chunk = params.a_box_rows * BLOCK_K / 16;
+    const int first_chunk = params.a_box_rows * kASlices * BLOCK_K / 16;
     for (int s = 0; s < kNumStages; ++s)
       for (int c = first_chunk + threadIdx.x; c < kChunksPerStage; c += Config::kNumThreads)
         reinterpret_cast<uint4*>(smem.tile_a(s))[c] = make_uint4(0, 0, 0, 0);
@@ -253,7 +255,6 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     PipelineState<kNumStages> pipe;
     if (warp_in_group == 0) {
       if (lane == 0) {
-        constexpr int kSliceRows = BLOCK_N / kMulticast;
         for (int unit = first_unit; kGrouped ? scheduler.has_unit(unit) : unit < scheduler.num_units;
              unit += unit_stride) {
           const auto coord = scheduler.coord(unit, cta_rank);
@@ -262,7 +263,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           [[maybe_unused]] int a_group_row = 0, b_group_row = 0;
           if constexpr (kGrouped) a_group_row = coord.row_start, b_group_row = coord.group * params.n;
           for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
-            // With multicast this waits for the consumers of every CTA the B slice is sent to.
+            // With multicast this waits for the consumers of every CTA the shared slice is sent to.
             ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
             if constexpr (Config::kQuantizeInput) {
               // The bf16 input goes to the quantizer (`input_landed`); the fp8 tile it writes completes
@@ -273,17 +274,29 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
                   smem.input_bf16(pipe.stage), &tmap_a, smem.input_landed(pipe.stage), kb * BLOCK_K,
                   kGrouped ? a_group_row + coord.m_block * BLOCK_M : coord.m_block * BLOCK_M);
             } else {
-              // The full tile is expected: this CTA's A plus every CTA's slice of B.
+              // The full tiles are expected: every CTA's slice of the shared one plus this CTA's other one.
               ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
-                                             params.a_box_rows * BLOCK_K + Config::kTileBBytes);
-              ptx::cp_async_bulk_tensor_2d_load(
-                  smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage), kb * BLOCK_K,
-                  kGrouped ? a_group_row + coord.m_block * BLOCK_M : coord.m_block * BLOCK_M);
+                                             params.a_box_rows * kASlices * BLOCK_K + Config::kTileBBytes);
+              if constexpr (Config::kMulticastA) {
+                constexpr int kSliceRows = Config::kASliceRows;
+                ptx::cp_async_bulk_tensor_2d_load_multicast(
+                    smem.tile_a(pipe.stage) + multicast_rank * kSliceRows * BLOCK_K, &tmap_a,
+                    smem.full(pipe.stage), kb * BLOCK_K,
+                    a_group_row + coord.m_block * BLOCK_M + multicast_rank * kSliceRows,
+                    (1u << kMulticast) - 1);
+              } else {
+                ptx::cp_async_bulk_tensor_2d_load(
+                    smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage), kb * BLOCK_K,
+                    kGrouped ? a_group_row + coord.m_block * BLOCK_M : coord.m_block * BLOCK_M);
+              }
             }
-            uint8_t* slice = smem.tile_b(pipe.stage) + multicast_rank * kSliceRows * BLOCK_K;
+            constexpr int kSliceRows = Config::kBSliceRows;
+            constexpr bool kShareB = kMulticast > 1 && !Config::kMulticastA;
+            const int b_rank = kShareB ? multicast_rank : 0;
+            uint8_t* slice = smem.tile_b(pipe.stage) + b_rank * kSliceRows * BLOCK_K;
             const int slice_row = kGrouped ? b_group_row + coord.n_block * BLOCK_N
-                                           : coord.n_block * BLOCK_N + multicast_rank * kSliceRows;
-            if constexpr (kMulticast > 1)
+                                           : coord.n_block * BLOCK_N + b_rank * kSliceRows;
+            if constexpr (kShareB)
               ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
                                                           slice_row, (1u << kMulticast) - 1);
             else
@@ -393,7 +406,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     uint8_t* out_staging = smem.out() + math_group * Config::kEpilogueRows * Config::kEpilogueCols *
                                             static_cast<int>(sizeof(OutT));
 
-    // A stage's B slices came from every CTA of the cluster: all of them learn that it is free.
+    // A stage's shared tile came from every CTA of the cluster: all of them learn that it is free.
     auto release_stage = [](uint32_t empty_barrier) {
       if constexpr (kMulticast > 1) {
 #pragma unroll

@@ -19,6 +19,10 @@ constexpr int kSharedMemoryBudget = 232448;  // sm_90 opt-in maximum per block (
 //
 // kMulticast_: CTAs per cluster, stacked along M. They share the weight tile: each loads 1/kMulticast of
 // its rows and multicasts them to all, so L2 -> SM traffic per CTA drops by that much of B.
+// kMulticastA_: the cluster's CTAs sit side by side along N instead and share the input tile (A) the same
+// way. A 256x128 tile then pulls 16 + 16 KB per K block from L2 instead of 32 + 16: at the ~65-70 B/ns
+// per SM that L2 delivers, the bytes per FLOP set the K block's pace (issue 23). Each CTA still gathers all
+// BLOCK_M activation scales itself (1 KB per stage, through the scale warp's cp.async).
 //
 // kSwapAB_: the weight tile is wgmma's A operand (its 64-row M side, one math warpgroup per 64 weight
 // rows) and the tokens are wgmma's narrow N side (8..64). For a handful of tokens a normal tile would
@@ -49,11 +53,12 @@ enum class GroupTableKind : int {
 // per-group scales, and the epilogue never writes a row outside its group. Dense configs leave it false and
 // compile exactly as before.
 template <int BLOCK_M_, int BLOCK_N_, int kMulticast_, bool kSwapAB_, WeightScaleKind kWeightScale_,
-          typename OutT_, bool kQuantizeInput_ = false, bool kGrouped_ = false>
+          typename OutT_, bool kQuantizeInput_ = false, bool kGrouped_ = false, bool kMulticastA_ = false>
 struct GemmConfig {
   using OutT = OutT_;
   static constexpr bool kQuantizeInput = kQuantizeInput_;
   static constexpr bool kGrouped = kGrouped_;
+  static constexpr bool kMulticastA = kMulticastA_ && kMulticast_ > 1;
   static_assert(!kQuantizeInput || (kSwapAB_ && BLOCK_M_ <= kMaxQuantizeInputRows),
                 "in-kernel input quantization is for the swapAB tiles of up to kMaxQuantizeInputRows tokens");
   static constexpr int BLOCK_M = BLOCK_M_;
@@ -62,9 +67,14 @@ struct GemmConfig {
   static constexpr bool kSwapAB = kSwapAB_;
   static_assert(kMulticast == 1 || kMulticast == 2, "clusters of one or two CTAs");
   static_assert(!kSwapAB || kMulticast == 1, "swapAB tiles are for small M: no clusters");
-  static_assert(!kGrouped || kMulticast == 1, "grouped tiles run alone (no multicast clusters, no split-K)");
-  // Each CTA's slice of B must be whole 8-row swizzle atoms (1024 bytes) to land where wgmma expects it.
-  static_assert((BLOCK_N / kMulticast) % 8 == 0, "multicast slice of B must be whole swizzle atoms");
+  static_assert(!kGrouped || kMulticast == 1 || kMulticastA_,
+                "grouped clusters share the input tile only (a cluster's CTAs are in one group; no split-K)");
+  static_assert(!kMulticastA || (!kSwapAB && !kQuantizeInput), "the input tile is shared as fp8 TMA boxes");
+  // Rows of the shared tile each CTA loads and multicasts; the other operand is loaded whole.
+  static constexpr int kASliceRows = kMulticastA ? BLOCK_M_ / kMulticast : BLOCK_M_;
+  static constexpr int kBSliceRows = kMulticastA ? BLOCK_N_ : BLOCK_N_ / kMulticast;
+  // Each slice must be whole 8-row swizzle atoms (1024 bytes) to land where wgmma expects it.
+  static_assert(kASliceRows % 8 == 0 && kBSliceRows % 8 == 0, "multicast slices must be whole swizzle atoms");
   static constexpr int BLOCK_K = 128;  // one scale group: promotion happens once per K block
   static_assert(!kQuantizeInput || BLOCK_K == 128,
                 "the quantizer casts one 128-wide group (a 256-byte bf16 row) per token and stage");
@@ -197,7 +207,8 @@ struct GemmParams {
   int m, n, k;
   // Rows of A each TMA load brings (a multiple of 8, <= BLOCK_M): min(BLOCK_M, M rounded up to 8). Zero
   // filling the rows of a box past M is slow in the TMA unit, so when M < BLOCK_M those rows are not
-  // loaded at all; the kernel zeroes them once in every stage instead.
+  // loaded at all; the kernel zeroes them once in every stage instead. (kMulticastA: each CTA's slice of
+  // the shared tile, BLOCK_M / kMulticast rows, always whole.)
   int a_box_rows;
   const float* scale_a;  // (M, K/128), element (row, kb) at row * scale_a_row_stride + kb * scale_a_k_stride
   int64_t scale_a_row_stride, scale_a_k_stride;

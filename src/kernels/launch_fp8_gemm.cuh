@@ -174,18 +174,21 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   // tile of rows (TMA zero-fills those past M): the quantizer warps cast a compile-time row count,
   // straight-line code. An fp8 input goes straight into the wgmma tile, 128-byte swizzled, in boxes of the
   // rows M needs.
-  const int a_box_rows =
-      Config::kQuantizeInput ? Config::BLOCK_M : std::min(Config::BLOCK_M, (args.m + 7) / 8 * 8);
+  // A shared input tile is loaded in whole slices (TMA zero fills the rows past M: the heuristics share it
+  // only where M spans several row blocks).
+  const int a_box_rows = Config::kQuantizeInput || Config::kMulticastA
+                             ? Config::kASliceRows
+                             : std::min(Config::BLOCK_M, (args.m + 7) / 8 * 8);
   const CUtensorMap tmap_a =
       Config::kQuantizeInput
           ? make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, args.m, args.k,
                                args.a_row_stride * 2, a_box_rows, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_NONE)
           : make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.m, args.k, args.a_row_stride,
                                a_box_rows, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
-  // Each CTA of a cluster loads (and multicasts) its slice of the weight tile.
+  // Each CTA of a cluster loads (and multicasts) its slice of the shared tile.
   const CUtensorMap tmap_b =
       make_tensor_map_2d(args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, args.n, args.k, args.b_row_stride,
-                         Config::BLOCK_N / Config::kMulticast, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
+                         Config::kBSliceRows, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
   const CUtensorMap tmap_out = make_tensor_map_2d(
       args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT),
       Config::kEpilogueRows, Config::kOutStripCols, swizzle_for_row_bytes(Config::kOutStripBytes));
@@ -208,33 +211,32 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   if (status != cudaSuccess) throw_cuda("fp8_gemm_1d2d launch", status);
 }
 
-template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast, bool kSwapAB, bool kQuantizeInput>
+template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast, bool kSwapAB, bool kQuantizeInput,
+          bool kMulticastA>
 void launch_for_scales(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   if (args.per_row_weight_scale)
-    launch_config<
-        GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerRow, OutT, kQuantizeInput>>(
-        plan, args, stream);
+    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerRow, OutT,
+                             kQuantizeInput, false, kMulticastA>>(plan, args, stream);
   else
-    launch_config<
-        GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerBlock, OutT, kQuantizeInput>>(
-        plan, args, stream);
+    launch_config<GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, WeightScaleKind::kPerBlock, OutT,
+                             kQuantizeInput, false, kMulticastA>>(plan, args, stream);
 }
 
 static_assert(heuristics::kMaxTokensQuantizedInKernel <= kMaxQuantizeInputRows,
               "the heuristics may ask only for compiled quantizer kernels");
 
-template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast, bool kSwapAB>
+template <class OutT, int BLOCK_M, int BLOCK_N, int kMulticast, bool kSwapAB, bool kMulticastA>
 void launch_for_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   if constexpr (kSwapAB && BLOCK_M <= kMaxQuantizeInputRows) {
     if (args.quantize_input_in_kernel)
-      return launch_for_scales<OutT, BLOCK_M, BLOCK_N, kMulticast, kSwapAB, true>(plan, args, stream);
+      return launch_for_scales<OutT, BLOCK_M, BLOCK_N, kMulticast, kSwapAB, true, false>(plan, args, stream);
   } else {
     if (args.quantize_input_in_kernel)
       throw Error(Error::Kind::kNotImplemented, "only swapAB tiles of up to " +
                                                     std::to_string(kMaxQuantizeInputRows) +
                                                     " tokens quantize their input in the kernel");
   }
-  launch_for_scales<OutT, BLOCK_M, BLOCK_N, kMulticast, kSwapAB, false>(plan, args, stream);
+  launch_for_scales<OutT, BLOCK_M, BLOCK_N, kMulticast, kSwapAB, false, kMulticastA>(plan, args, stream);
 }
 
 // Instantiates one kernel family per entry of heuristics::kTileShapes and runs the one the plan names.
@@ -244,8 +246,8 @@ void dispatch_tile(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   bool launched = false;
   ((!launched && plan.tile == heuristics::kTileShapes[I]
         ? (launch_for_tile<OutT, heuristics::kTileShapes[I].block_m, heuristics::kTileShapes[I].block_n,
-                           heuristics::kTileShapes[I].multicast, heuristics::kTileShapes[I].swap_ab>(
-               plan, args, stream),
+                           heuristics::kTileShapes[I].multicast, heuristics::kTileShapes[I].swap_ab,
+                           heuristics::kTileShapes[I].multicast_a>(plan, args, stream),
            launched = true)
         : false),
    ...);

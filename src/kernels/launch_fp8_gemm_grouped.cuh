@@ -16,14 +16,17 @@ namespace blockgemm::kernels::detail {
 template <class Config>
 void launch_grouped_config(const heuristics::GemmPlan& plan, const GroupedGemmArgs& grouped,
                            cudaStream_t stream) {
-  static_assert(Config::kGrouped && Config::kMulticast == 1, "grouped configs run single-CTA tiles");
+  static_assert(Config::kGrouped && (Config::kMulticast == 1 || Config::kMulticastA),
+                "grouped clusters share the input tile");
   using OutT = typename Config::OutT;
   const Fp8GemmArgs& args = grouped.gemm;
   auto kernel = fp8_gemm_1d2d_kernel<Config>;
-  // The dynamic shared-memory limit is per device: set once for each device this process launches on.
+  // The dynamic shared-memory limit and the co-resident cluster count are per device: set and query them
+  // once for each device this process launches on.
   struct DeviceSetup {
     std::once_flag once;
     cudaError_t status = cudaSuccess;
+    int max_clusters = 0;  // clusters of kMulticast CTAs that fit at once; 0 where unknown
   };
   constexpr int kMaxDevices = 64;
   static DeviceSetup setups[kMaxDevices];
@@ -36,22 +39,35 @@ void launch_grouped_config(const heuristics::GemmPlan& plan, const GroupedGemmAr
   std::call_once(setup.once, [&] {
     setup.status =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Config::kSmemBytes);
-    if (setup.status != cudaSuccess) cudaGetLastError();
+    if (setup.status != cudaSuccess) {
+      cudaGetLastError();
+      return;
+    }
+    if constexpr (Config::kMulticast > 1) {
+      ClusterLaunch<Config> probe(Config::kMulticast * 8, Config::kMulticast, nullptr);
+      if (cudaOccupancyMaxActiveClusters(&setup.max_clusters, kernel, &probe.config) != cudaSuccess) {
+        cudaGetLastError();
+        setup.max_clusters = 0;
+      }
+    }
     if (std::getenv("BLOCKGEMM_DEBUG"))
-      std::fprintf(stderr,
-                   "blockgemm: cuda:%d grouped BLOCK_M=%d BLOCK_N=%d swap_ab=%d quantize_input=%d stages=%d "
-                   "smem=%d\n",
-                   device, Config::BLOCK_M, Config::BLOCK_N, static_cast<int>(Config::kSwapAB),
-                   static_cast<int>(Config::kQuantizeInput), Config::kNumStages, Config::kSmemBytes);
+      std::fprintf(
+          stderr,
+          "blockgemm: cuda:%d grouped BLOCK_M=%d BLOCK_N=%d multicast=%d swap_ab=%d quantize_input=%d "
+          "stages=%d smem=%d max_active_clusters=%d\n",
+          device, Config::BLOCK_M, Config::BLOCK_N, Config::kMulticast, static_cast<int>(Config::kSwapAB),
+          static_cast<int>(Config::kQuantizeInput), Config::kNumStages, Config::kSmemBytes,
+          setup.max_clusters);
   });
   if (setup.status != cudaSuccess) throw_cuda("cudaFuncSetAttribute", setup.status);
   if (plan.k_splits != 1)
     throw Error(Error::Kind::kInvalidArgument,
                 "grouped plans do not split K (plan names k_splits=" + std::to_string(plan.k_splits) + ")");
 
-  // Every A box is a whole tile of rows: a group's tile starts anywhere in the view, and rows past its end
-  // are the next group's (their outputs are never stored) or TMA zero fill past the view.
-  constexpr int kABoxRows = Config::BLOCK_M;
+  // Every A box is a whole tile of rows (or a cluster's share of one): a group's tile starts anywhere in the
+  // view, and rows past its end are the next group's (their outputs are never stored) or TMA zero fill past
+  // the view.
+  constexpr int kABoxRows = Config::kASliceRows;
   const CUtensorMap tmap_a =
       Config::kQuantizeInput
           ? make_tensor_map_2d(args.a, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, args.m, args.k,
@@ -62,7 +78,7 @@ void launch_grouped_config(const heuristics::GemmPlan& plan, const GroupedGemmAr
   // (never stored), the last group's past G N are zero fill.
   const CUtensorMap tmap_b = make_tensor_map_2d(
       args.b, CU_TENSOR_MAP_DATA_TYPE_UINT8, static_cast<uint64_t>(grouped.num_groups) * args.n, args.k,
-      args.b_row_stride, Config::BLOCK_N, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
+      args.b_row_stride, Config::kBSliceRows, Config::BLOCK_K, CU_TENSOR_MAP_SWIZZLE_128B);
   const CUtensorMap tmap_out = make_tensor_map_2d(
       args.out, tensor_map_dtype<OutT>(), args.m, args.n, args.out_row_stride * sizeof(OutT),
       Config::kEpilogueRows, Config::kOutStripCols, swizzle_for_row_bytes(Config::kOutStripBytes));
@@ -87,12 +103,18 @@ void launch_grouped_config(const heuristics::GemmPlan& plan, const GroupedGemmAr
   params.scale_b_group_stride = grouped.scale_b_group_stride;
   params.out = args.out;
   params.out_row_stride = args.out_row_stride;
-  ClusterLaunch<Config> launch(std::max(plan.grid, 1), 1, stream);
+  // Whole clusters, no more than fit at once (a persistent grid larger than that would run its last
+  // clusters in a second round).
+  constexpr int kCluster = Config::kMulticast;
+  int grid = std::max(plan.grid, kCluster) / kCluster * kCluster;
+  if (kCluster > 1 && setup.max_clusters > 0) grid = std::min(grid, setup.max_clusters * kCluster);
+  ClusterLaunch<Config> launch(grid, kCluster, stream);
   const cudaError_t status = cudaLaunchKernelEx(&launch.config, kernel, tmap_a, tmap_b, tmap_out, params);
   if (status != cudaSuccess) throw_cuda("fp8_gemm_1d2d (grouped) launch", status);
 }
 
-template <class OutT, WeightScaleKind kScale, int BLOCK_M, int BLOCK_N, bool kSwapAB>
+template <class OutT, WeightScaleKind kScale, int BLOCK_M, int BLOCK_N, int kMulticast, bool kSwapAB,
+          bool kMulticastA>
 void launch_grouped_tile(const heuristics::GemmPlan& plan, const GroupedGemmArgs& args, cudaStream_t stream) {
   if constexpr (kSwapAB && BLOCK_M <= kMaxQuantizeInputRows) {
     if (args.gemm.quantize_input_in_kernel)
@@ -104,8 +126,9 @@ void launch_grouped_tile(const heuristics::GemmPlan& plan, const GroupedGemmArgs
                                                     std::to_string(kMaxQuantizeInputRows) +
                                                     " tokens quantize their input in the kernel");
   }
-  launch_grouped_config<GemmConfig<BLOCK_M, BLOCK_N, 1, kSwapAB, kScale, OutT, false, true>>(plan, args,
-                                                                                             stream);
+  launch_grouped_config<
+      GemmConfig<BLOCK_M, BLOCK_N, kMulticast, kSwapAB, kScale, OutT, false, true, kMulticastA>>(plan, args,
+                                                                                                 stream);
 }
 
 // Runs entry I of heuristics::kGroupedTileShapes if the plan names it (and it is compiled for kScale).
@@ -114,7 +137,8 @@ bool launch_grouped_if(const heuristics::GemmPlan& plan, const GroupedGemmArgs& 
   constexpr heuristics::TileShape kTile = heuristics::kGroupedTileShapes[I];
   if constexpr (heuristics::grouped_tile_compiled(kTile, kScale == WeightScaleKind::kPerRow)) {
     if (plan.tile == kTile) {
-      launch_grouped_tile<OutT, kScale, kTile.block_m, kTile.block_n, kTile.swap_ab>(plan, args, stream);
+      launch_grouped_tile<OutT, kScale, kTile.block_m, kTile.block_n, kTile.multicast, kTile.swap_ab,
+                          kTile.multicast_a>(plan, args, stream);
       return true;
     }
   }
@@ -137,10 +161,10 @@ void launch_fp8_gemm_grouped_for(const heuristics::GemmPlan& plan, const Grouped
   static_assert(
       [] {
         for (const heuristics::TileShape& t : heuristics::kGroupedTileShapes)
-          if (t.multicast != 1) return false;
+          if (t.multicast != 1 && !t.multicast_a) return false;
         return true;
       }(),
-      "grouped tiles are single-CTA");
+      "grouped clusters share the input tile (a cluster along M would span groups)");
   dispatch_grouped_tile<OutT, kScale>(plan, args, stream,
                                       std::make_index_sequence<heuristics::kNumGroupedTileShapes>{});
 }

@@ -1,6 +1,7 @@
 // Persistent tile order: cluster c takes work units c, c + num_clusters, ... of a grouped raster. A unit is
 // kClusterM vertically adjacent tiles (one per CTA of the cluster) that share their weight column block,
-// or, under split-K, one tile whose K blocks the cluster's CTAs share.
+// or kClusterN horizontally adjacent tiles that share their input row block, or, under split-K, one tile
+// whose K blocks the cluster's CTAs share.
 #pragma once
 
 #include "kernels/gemm_config.h"
@@ -15,15 +16,20 @@ struct TileCoord {
 // Units run in groups of kGroupN weight column blocks; inside a group, M varies slowest. The clusters that
 // run at the same time then share a few A row blocks and a group of weight blocks, so each operand tile
 // is fetched from HBM about once and re-read from L2 by its neighbours.
-template <int BLOCK_M, int BLOCK_N, int kClusterM, int kGroupN = 8>
+template <int BLOCK_M, int BLOCK_N, int kClusterM, int kGroupN = 8, int kClusterN = 1>
 struct TileScheduler {
-  int num_m_blocks, num_n_blocks, num_row_groups, num_units, num_k_blocks, num_k_splits;
+  static_assert(kClusterM == 1 || kClusterN == 1, "a cluster shares one operand");
+  static_assert(kGroupN % kClusterN == 0, "a group holds whole units");
+  // A group's width in units (each kClusterN column blocks wide).
+  static constexpr int kGroupUnits = kGroupN / kClusterN;
+  int num_m_blocks, num_n_blocks, num_row_groups, num_col_units, num_units, num_k_blocks, num_k_splits;
 
   __device__ TileScheduler(int m, int n, int k_blocks, int k_splits)
       : num_m_blocks((m + BLOCK_M - 1) / BLOCK_M),
         num_n_blocks((n + BLOCK_N - 1) / BLOCK_N),
         num_row_groups((num_m_blocks + kClusterM - 1) / kClusterM),
-        num_units(num_row_groups * num_n_blocks),
+        num_col_units((num_n_blocks + kClusterN - 1) / kClusterN),
+        num_units(num_row_groups * num_col_units),
         num_k_blocks(k_blocks),
         num_k_splits(k_splits) {}
 
@@ -31,20 +37,21 @@ struct TileScheduler {
   // loops compare num_units inline, which keeps their generated code as it was before the grouped form.)
   __device__ bool has_unit(int unit) const { return unit < num_units; }
 
-  // The tile of cluster rank `rank` in `unit`. With an odd number of row blocks the last unit's second
-  // tile lies past M: its loads are TMA zero fill and its store is skipped, but it still feeds its half
-  // of the shared weight tile to its partner. Under split-K (kClusterM == 1) the rank picks the share
-  // of K, which differ by at most one K block (the host keeps num_k_splits <= num_k_blocks).
+  // The tile of cluster rank `rank` in `unit`. With an odd number of row (column) blocks the last unit's
+  // second tile lies past M (N): its loads of that side are TMA zero fill and its store is skipped, but it
+  // still feeds its half of the shared tile to its partner. Under split-K (a cluster along neither side)
+  // the rank picks the share of K, which differ by at most one K block (the host keeps num_k_splits <=
+  // num_k_blocks).
   __device__ TileCoord coord(int unit, int rank) const {
-    const int units_per_group = num_row_groups * kGroupN;
+    const int units_per_group = num_row_groups * kGroupUnits;
     const int group = unit / units_per_group;
-    const int first_n_block = group * kGroupN;
-    const int group_width = min(kGroupN, num_n_blocks - first_n_block);
+    const int first_col_unit = group * kGroupUnits;
+    const int group_width = min(kGroupUnits, num_col_units - first_col_unit);
     const int in_group = unit - group * units_per_group;
     const int m_block = (in_group / group_width) * kClusterM + (kClusterM > 1 ? rank : 0);
-    const int split = kClusterM > 1 ? 0 : rank;
-    return {m_block, first_n_block + in_group % group_width, split * num_k_blocks / num_k_splits,
-            (split + 1) * num_k_blocks / num_k_splits};
+    const int n_block = (first_col_unit + in_group % group_width) * kClusterN + (kClusterN > 1 ? rank : 0);
+    const int split = kClusterM > 1 || kClusterN > 1 ? 0 : rank;
+    return {m_block, n_block, split * num_k_blocks / num_k_splits, (split + 1) * num_k_blocks / num_k_splits};
   }
 };
 
@@ -63,13 +70,18 @@ struct GroupedTileCoord : TileCoord {
 // kernel calls after griddepcontrol.wait: a kernel earlier in the stream (routing, the index conversion) may
 // still be writing it at launch.
 //
+// kClusterN: a unit is that many horizontally adjacent tiles of one group (one per CTA of a cluster that
+// shares the input tile); both CTAs keep the same cursor, so they always agree on the group.
+//
 // Any table values are memory-safe: offsets are clamped into [0, M_total] and made monotone as they are read
 // (group g ends no earlier than group g - 1), masked counts into [0, M_max], ranges into [0, M_total]; so
 // every row a tile stores lies inside the view, and no two groups' rows overlap (offsets, masked).
-template <int BLOCK_M, int BLOCK_N, int kGroupN = 8>
+template <int BLOCK_M, int BLOCK_N, int kGroupN = 8, int kClusterN = 1>
 struct GroupedTileScheduler {
+  static_assert(kGroupN % kClusterN == 0, "a band holds whole units");
+  static constexpr int kBandUnits = kGroupN / kClusterN;
   const int* table;
-  int kind, num_groups, m_total, rows_per_group, num_n_blocks, num_k_blocks;
+  int kind, num_groups, m_total, rows_per_group, num_col_units, num_k_blocks;
   // Cursor: the group reached, the units of the groups before it, and this group's rows and units.
   int group = -1, units_before = 0, group_units = 0;
   int row_start = 0, rows = 0, num_m_blocks = 0;
@@ -84,7 +96,7 @@ struct GroupedTileScheduler {
         num_groups(params.num_groups),
         m_total(params.m),
         rows_per_group(params.rows_per_group),
-        num_n_blocks((params.n + BLOCK_N - 1) / BLOCK_N),
+        num_col_units(((params.n + BLOCK_N - 1) / BLOCK_N + kClusterN - 1) / kClusterN),
         num_k_blocks(k_blocks) {}
 
   __device__ static int clamp_row(int row, int limit) { return min(max(row, 0), limit); }
@@ -105,7 +117,7 @@ struct GroupedTileScheduler {
       rows = max(clamp_row(__ldg(table + 2 * g + 1), m_total), row_start) - row_start;
     }
     num_m_blocks = (rows + BLOCK_M - 1) / BLOCK_M;
-    group_units = num_m_blocks * num_n_blocks;
+    group_units = num_m_blocks * num_col_units;
   }
 
   // Advances the cursor to the group holding `unit`; false once it is past the last group.
@@ -118,17 +130,18 @@ struct GroupedTileScheduler {
     return true;
   }
 
-  // The tile of `unit` (has_unit(unit) returned true), in the dense raster of its group.
-  __device__ GroupedTileCoord coord(int unit, int /*rank*/) const {
+  // The tile of cluster rank `rank` in `unit` (has_unit(unit) returned true), in the dense raster of its
+  // group. With an odd number of column blocks the last unit's second tile lies past N: never stored.
+  __device__ GroupedTileCoord coord(int unit, int rank) const {
     const int in_groups = unit - units_before;
-    const int units_per_band = num_m_blocks * kGroupN;
+    const int units_per_band = num_m_blocks * kBandUnits;
     const int band = in_groups / units_per_band;
-    const int first_n_block = band * kGroupN;
-    const int band_width = min(kGroupN, num_n_blocks - first_n_block);
+    const int first_col_unit = band * kBandUnits;
+    const int band_width = min(kBandUnits, num_col_units - first_col_unit);
     const int in_band = in_groups - band * units_per_band;
     GroupedTileCoord c;
     c.m_block = in_band / band_width;
-    c.n_block = first_n_block + in_band % band_width;
+    c.n_block = (first_col_unit + in_band % band_width) * kClusterN + (kClusterN > 1 ? rank : 0);
     c.k_block_begin = 0;
     c.k_block_end = num_k_blocks;
     c.group = group;

@@ -483,7 +483,9 @@ TEST(GroupedHeuristics, PlansUseCompiledTilesWithinTheSms) {
           EXPECT_EQ(c.k_splits, 1) << "no split-K for grouped plans";
           EXPECT_GE(c.grid, 1);
           EXPECT_LE(c.grid, h100.num_sms);
-          EXPECT_EQ(c.tile.multicast, 1);
+          // Clusters only side by side along N (a cluster along M would span groups), in whole clusters.
+          EXPECT_TRUE(c.tile.multicast == 1 || c.tile.multicast_a) << c.describe();
+          EXPECT_EQ(c.grid % c.tile.multicast, 0) << c.describe();
           const heuristics::GemmPlan masked = heuristics::plan_grouped_masked(
               g, std::max<int64_t>(m, 1), std::max<int64_t>(m / 4, 1), n, k, per_row, h100);
           EXPECT_TRUE(grouped_compiled(masked.tile, per_row)) << masked.describe();
@@ -542,14 +544,17 @@ TEST(GroupedHeuristics, TileUpperBoundsCoverEveryRouting) {
       std::vector<int64_t> cuts = {0, m};
       for (int64_t i = 1; i < g; ++i) cuts.push_back(m ? static_cast<int64_t>(rng() % (m + 1)) : 0);
       std::sort(cuts.begin(), cuts.end());
+      // Column blocks of a group, padded to whole pairs where a cluster shares the input tile.
+      const int64_t col_blocks = (n + tile.block_n - 1) / tile.block_n;
+      const int64_t launched_cols =
+          tile.multicast_a ? (col_blocks + tile.multicast - 1) / tile.multicast * tile.multicast : col_blocks;
       int64_t tiles = 0;
       for (std::size_t i = 1; i < cuts.size(); ++i)
-        tiles += (cuts[i] - cuts[i - 1] + tile.block_m - 1) / tile.block_m *
-                 ((n + tile.block_n - 1) / tile.block_n);
+        tiles += (cuts[i] - cuts[i - 1] + tile.block_m - 1) / tile.block_m * launched_cols;
       EXPECT_LE(tiles, heuristics::contiguous_tiles_upper_bound(tile, m, g, n));
       const int64_t m_max = 1 + static_cast<int64_t>(rng() % 300);
       EXPECT_EQ(heuristics::masked_tiles_upper_bound(tile, g, m_max, n),
-                g * ((m_max + tile.block_m - 1) / tile.block_m) * ((n + tile.block_n - 1) / tile.block_n));
+                g * ((m_max + tile.block_m - 1) / tile.block_m) * launched_cols);
     }
 }
 

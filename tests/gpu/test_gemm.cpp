@@ -216,7 +216,8 @@ void expect_tile_matches_reference(const heuristics::TileShape& tile, const Prob
   check_cuda(cudaDeviceSynchronize(), "gemm");
   const CheckResult r = check_against_reference(p);
   const std::string where = spec.str() + " tile " + std::to_string(tile.block_m) + "x" +
-                            std::to_string(tile.block_n) + "x" + std::to_string(tile.multicast);
+                            std::to_string(tile.block_n) + "x" + std::to_string(tile.multicast) +
+                            (tile.multicast_a ? "a" : "");
   EXPECT_EQ(r.nan_count, 0) << where;
   EXPECT_LT(r.diff, kMaxDiff) << where;
   EXPECT_LE(r.max_scaled_error, kMaxScaledError) << where;
@@ -302,6 +303,33 @@ TEST(TwoWaveTiles, TailsInEitherWaveMatchReference) {
     }
   }
   EXPECT_GT(tested, 0) << "no 256-row tile is compiled";
+}
+
+// Clusters side by side along N share the input tile, each CTA loading half of its rows: an odd number of
+// column blocks gives the last pair a tile wholly past N (zero-filled weight, no store) that still loads its
+// half of A for its partner; N tails inside a tile, M tails in either wave, several pairs per CTA.
+TEST(SharedInputTile, OddColumnBlocksAndTailsMatchReference) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  int tested = 0;
+  for (const heuristics::TileShape& tile : heuristics::kTileShapes) {
+    if (!tile.multicast_a) continue;
+    const int64_t n_odd = tile.block_n * 4 + 48;  // 5 column blocks, the last one partial
+    const int64_t n_even = tile.block_n * 6;      // 6 whole ones
+    for (const int64_t m : {int64_t{2 * tile.block_m + 130}, int64_t{tile.block_m}, int64_t{77}}) {
+      for (const int64_t n : {n_odd, n_even}) {
+        for (const bool per_row : {false, true}) {
+          ProblemSpec spec{m, n, 1024 + 128};
+          spec.per_row_weight_scale = per_row;
+          spec.input_scale_layout = per_row ? ScaleLayout::kColumnMajor : ScaleLayout::kRowMajor;
+          spec.out_dtype = m == 77 ? DType::kFloat32 : DType::kBFloat16;
+          spec.seed = 700 + static_cast<uint64_t>(m + n) + (per_row ? 1 : 0);
+          expect_tile_matches_reference(tile, spec, 3);
+          ++tested;
+        }
+      }
+    }
+  }
+  EXPECT_GT(tested, 0) << "no tile that shares the input is compiled";
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -203,6 +203,7 @@ void expect_grouped_tile(const heuristics::TileShape& tile, bool per_row, Layout
   const int64_t g = static_cast<int64_t>(sizes.size()), n = 3 * 64 + 16 + 128, k = 512;  // N tail: 336
   const std::string where = std::string(layout_name(layout)) + " tile " + std::to_string(tile.block_m) + "x" +
                             std::to_string(tile.block_n) + (tile.swap_ab ? "s" : "") +
+                            (tile.multicast_a ? " pairs sharing A" : "") +
                             (per_row ? " per-row" : " per-block");
   GroupedData d;
   std::vector<GroupRows> expected;
@@ -294,6 +295,7 @@ INSTANTIATE_TEST_SUITE_P(
     Compiled, EveryGroupedTile, ::testing::ValuesIn(compiled_grouped_tiles()), [](const auto& info) {
       const heuristics::TileShape t = heuristics::kGroupedTileShapes[std::get<0>(info.param)];
       return "T" + std::to_string(t.block_m) + "x" + std::to_string(t.block_n) + (t.swap_ab ? "s" : "") +
+             (t.multicast_a ? "x" + std::to_string(t.multicast) + "a" : "") +
              (std::get<1>(info.param) ? "_PerRow" : "_PerBlock") + "_" + layout_name(std::get<2>(info.param));
     });
 
