@@ -192,8 +192,9 @@ TEST(Heuristics, OddColumnBlocksArePaddedToWholeInputSharingClusters) {
   const TileShape tile{256, 128, 2, false, true};
   EXPECT_EQ(num_tiles_launched(tile, 300, 5 * 128 - 16), 2 * 6);  // 5 column blocks -> 6, rows unpadded
   EXPECT_EQ(num_tiles_launched(tile, 513, 4 * 128), 3 * 4);
-  EXPECT_NE(tile, (TileShape{256, 128, 2}));  // not the weight-sharing cluster
-  EXPECT_NE(make_plan(tile, 1, 4096, 4096, 7168, DeviceModel{}).describe().find("shares=A"), std::string::npos);
+  EXPECT_FALSE(tile == (TileShape{256, 128, 2}));  // not the weight-sharing cluster
+  EXPECT_NE(make_plan(tile, 1, 4096, 4096, 7168, DeviceModel{}).describe().find("shares=A"),
+            std::string::npos);
 }
 
 TEST(Heuristics, EstimateGrowsWithWork) {
