@@ -374,6 +374,22 @@ def test_estimate_fits_the_deepseek_suite_in_ten_minutes():
     assert "min" in estimate.describe()
 
 
+def test_bursts_at_large_m_start_from_an_idle_card():
+    assert protocol.idle_before("burst", 4096, 0.5) == 0.5
+    assert protocol.idle_before("burst", 512, 0.5) == 0.5  # the steady-state threshold itself
+    assert protocol.idle_before("burst", 128, 0.5) == 0.0
+    assert protocol.idle_before("steady", 4096, 0.5) == 0.0  # steady state warms up instead
+    assert protocol.idle_before("burst", 4096, 0.5, steady_min_m=8192) == 0.0
+    with pytest.raises(ValueError):
+        protocol.idle_before("burst", 4096, -1.0)
+    # The idle pauses are in the estimate: 14 large-M cases x 5 backends x 2 rounds x 0.5 s.
+    cases = [{"m_effective": c["m"], "backends": 5, "probe": True} for c in shapes.deepseek_cases()]
+    plain = protocol.estimate_run(cases, ["burst", "steady"], 2, 1.0)
+    idle = protocol.estimate_run(cases, ["burst", "steady"], 2, 1.0, burst_idle_s=0.5)
+    assert abs(idle.total_s - plain.total_s - 14 * 5 * 2 * 0.5) < 1e-6
+    assert idle.total_s < 560
+
+
 def test_estimate_case_budget_caps():
     cases = [{"m_effective": 4096, "backends": 5, "probe": False}]
     uncapped = protocol.estimate_run(cases, ["burst", "steady"], 2, 10.0)

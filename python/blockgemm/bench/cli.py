@@ -13,6 +13,7 @@ from .protocol import (
     DEFAULT_MAX_CALLS,
     DEFAULT_REPLAYS,
     DEFAULT_ROUNDS,
+    DEFAULT_BURST_IDLE_S,
     DEFAULT_STEADY_S,
     PROTOCOLS,
     STEADY_MIN_M,
@@ -135,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds of replays before each steady-state timing (default 1.0)",
     )
     how.add_argument("--steady-min-m", type=int, default=STEADY_MIN_M)
+    how.add_argument(
+        "--burst-idle-s",
+        type=float,
+        default=DEFAULT_BURST_IDLE_S,
+        help="seconds the card idles before each burst timing at M >= --steady-min-m (default 0.5)",
+    )
     how.add_argument("--replays", type=int, default=DEFAULT_REPLAYS)
     how.add_argument("--graph-us", type=float, default=DEFAULT_GRAPH_US, help="GPU work per graph")
     how.add_argument("--max-calls", type=int, default=DEFAULT_MAX_CALLS, help="calls per graph at most")
@@ -180,6 +187,8 @@ def options_from(args: argparse.Namespace) -> Dict:
         raise ValueError("--suite shapes needs at least one --shape")
     if args.rounds < 1 or args.replays < 1 or args.steady_s < 0 or args.graph_us <= 0 or args.max_calls < 1:
         raise ValueError("rounds, replays and max-calls must be >= 1, steady-s >= 0, graph-us > 0")
+    if args.burst_idle_s < 0:
+        raise ValueError(f"--burst-idle-s must be >= 0, got {args.burst_idle_s}")
     base = os.path.join(args.out_dir, args.name)
     return {
         "suites": suites,
@@ -195,6 +204,7 @@ def options_from(args: argparse.Namespace) -> Dict:
         "rounds": args.rounds,
         "steady_s": args.steady_s,
         "steady_min_m": args.steady_min_m,
+        "burst_idle_s": args.burst_idle_s,
         "replays": args.replays,
         "graph_us": args.graph_us,
         "max_calls": args.max_calls,

@@ -1,8 +1,10 @@
 """Timing protocols and the run's schedule and time budget. Pure Python.
 
 burst:  the CUDA graph (about 3 ms of calls rotating over the operand sets) is replayed once untimed, then
-        `replays` times back to back; the time per call is the median replay / calls per graph. A burst
-        times whatever clock the previous seconds left the card at.
+        `replays` times back to back; the time per call is the median replay / calls per graph. From M >=
+        `steady_min_m` the card first idles `burst_idle_s` (0.5 s): a burst there would otherwise time
+        whatever clock the previous backend's load left (two runs of the same tree disagreed by 3% on a
+        large-M geomean because of it), and after an idle pause every backend starts at the full clock.
 steady: the same graph is first replayed for `steady_s` seconds (>= 1 s), so the card reaches the clock and
         power it holds under continuous load (the 700 W cap at large M), then timed the same way. Run for
         cases with M >= `steady_min_m` (512), where the cap binds; large-M claims use it.
@@ -24,6 +26,7 @@ DEFAULT_REPLAYS = 7
 DEFAULT_GRAPH_US = 3000.0
 DEFAULT_MAX_CALLS = 2000
 DEFAULT_STEADY_S = 1.0
+DEFAULT_BURST_IDLE_S = 0.5
 
 
 def median(values: Sequence[float]) -> float:
@@ -46,6 +49,14 @@ def protocols_for(m_effective: int, requested: Sequence[str], steady_min_m: int 
             continue
         chosen.append(protocol)
     return chosen
+
+
+def idle_before(protocol: str, m_effective: int, burst_idle_s: float, steady_min_m: int = STEADY_MIN_M) -> float:
+    """Seconds the card idles before a timing: burst timings of the cases large enough for the power cap
+    to bind (M >= steady_min_m) start from an idle card; everything else starts at once."""
+    if burst_idle_s < 0:
+        raise ValueError(f"burst_idle_s must be >= 0, got {burst_idle_s}")
+    return burst_idle_s if protocol == "burst" and m_effective >= steady_min_m else 0.0
 
 
 def round_order(backends: Sequence[str], round_index: int) -> List[str]:
@@ -93,14 +104,25 @@ class CostModel:
 
 
 def estimate_case_seconds(
-    n_backends: int, protocols: Sequence[str], rounds: int, steady_s: float, replays: int, probe: bool, model: CostModel
+    n_backends: int,
+    protocols: Sequence[str],
+    rounds: int,
+    steady_s: float,
+    replays: int,
+    probe: bool,
+    model: CostModel,
+    burst_idle_s: float = 0.0,
 ) -> float:
+    """Wall time of one case; `burst_idle_s` is the idle pause before each of its burst timings (0 where
+    idle_before gives none)."""
     per_replay_s = model.graph_ms / 1000.0
     seconds = model.prepare_s + (model.probe_s if probe else 0.0) + n_backends * model.capture_s
     for protocol in protocols:
         per_timing = model.timing_overhead_s + (replays + 1) * per_replay_s
         if protocol == "steady":
             per_timing += steady_s
+        else:
+            per_timing += burst_idle_s
         seconds += rounds * n_backends * per_timing
     return seconds
 
@@ -133,6 +155,7 @@ def estimate_run(
     steady_min_m: int = STEADY_MIN_M,
     case_budget_s: float = float("inf"),
     model: CostModel = CostModel(),
+    burst_idle_s: float = 0.0,
 ) -> Estimate:
     """Estimated wall time of a run. `cases` are dicts with 'm_effective', 'backends' (how many run) and
     'probe' (whether FlashInfer's layout probe runs); each case is capped at `case_budget_s`, which the run
@@ -142,7 +165,10 @@ def estimate_run(
     per_case = []
     for case in cases:
         chosen = protocols_for(case["m_effective"], protocols, steady_min_m)
-        seconds = estimate_case_seconds(case["backends"], chosen, rounds, steady_s, replays, case["probe"], model)
+        idle = idle_before("burst", case["m_effective"], burst_idle_s, steady_min_m)
+        seconds = estimate_case_seconds(
+            case["backends"], chosen, rounds, steady_s, replays, case["probe"], model, burst_idle_s=idle
+        )
         if seconds > case_budget_s:
             seconds = case_budget_s
             capped += 1

@@ -275,6 +275,7 @@ def render(record: Dict) -> str:
         f"graphs of ~{options.get('graph_us', 3000) / 1000:.0f} ms of calls; median of {options.get('replays', 7)} "
         f"replays / calls; {options.get('rounds', 2)} rounds in alternating order, best round reported; steady "
         f"state = {options.get('steady_s', 1.0)} s of replays first, for M >= {options.get('steady_min_m', 512)}; "
+        f"bursts at those M after {options.get('burst_idle_s', 0.0)} s of idle card; "
         "every backend checked against the dequantized fp32 reference first (calc_diff < 1e-3, output poisoned "
         "with NaN)",
         f"- wall time {record.get('elapsed_s') or 0:.0f} s"

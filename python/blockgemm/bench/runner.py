@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 from . import backends as bk
 from . import probe as pr
-from .protocol import CostModel, estimate_run, protocols_for, schedule
+from .protocol import CostModel, estimate_run, idle_before, protocols_for, schedule
 from .records import new_record, write_json
 from .rotation import case_bytes, case_rotation_sets
 from .shapes import case_key, effective_m
@@ -69,6 +69,7 @@ def estimate(planned: List[Tuple[str, Dict]], options: Dict):
         options["steady_min_m"],
         options["case_budget_s"],
         CostModel(),
+        burst_idle_s=options.get("burst_idle_s", 0.0),
     )
 
 
@@ -236,6 +237,13 @@ class Runner:
                 row["timings"].append(dict(timing, status="skipped", note=reason))
                 continue
             warm_s = self.options["steady_s"] if protocol == "steady" else 0.0
+            idle_s = idle_before(
+                protocol, effective_m(case), self.options.get("burst_idle_s", 0.0), self.options["steady_min_m"]
+            )
+            if idle_s > 0:
+                # Nothing else runs on the card meanwhile: every worker waits for this process's requests.
+                time.sleep(idle_s)
+            timing["idle_s"] = idle_s
             response = self.pool[row["family"]].request(
                 {
                     "op": "time",
