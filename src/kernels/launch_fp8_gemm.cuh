@@ -98,6 +98,19 @@ struct ClusterLaunch {
   ClusterLaunch& operator=(const ClusterLaunch&) = delete;
 };
 
+// Clusters of `size` CTAs of Config's kernel that fit on the device at once (a cluster needs all its CTAs
+// on one GPC), or 0 where the driver cannot say.
+template <class Config>
+int max_active_clusters(int size) {
+  ClusterLaunch<Config> probe(size * 8, size, nullptr);
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, fp8_gemm_1d2d_kernel<Config>, &probe.config) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return clusters;
+}
+
 template <class Config>
 void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cudaStream_t stream) {
   using OutT = typename Config::OutT;
@@ -129,13 +142,8 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
     // persistent grid larger than what is co-resident would run its last clusters in a second round.
     const int first_size = Config::kSupportsSplitK ? 2 : Config::kMulticast;
     const int last_size = Config::kSupportsSplitK ? Config::kMaxSplitK : Config::kMulticast;
-    for (int size = std::max(first_size, 2); size <= last_size; ++size) {
-      ClusterLaunch<Config> probe(size * 8, size, nullptr);
-      if (cudaOccupancyMaxActiveClusters(&setup.max_clusters[size], kernel, &probe.config) != cudaSuccess) {
-        cudaGetLastError();
-        setup.max_clusters[size] = 0;
-      }
-    }
+    for (int size = std::max(first_size, 2); size <= last_size; ++size)
+      setup.max_clusters[size] = max_active_clusters<Config>(size);
     if (std::getenv("BLOCKGEMM_DEBUG")) {
       std::fprintf(stderr,
                    "blockgemm: cuda:%d BLOCK_M=%d BLOCK_N=%d multicast=%d swap_ab=%d stages=%d smem=%d "

@@ -43,13 +43,8 @@ void launch_grouped_config(const heuristics::GemmPlan& plan, const GroupedGemmAr
       cudaGetLastError();
       return;
     }
-    if constexpr (Config::kMulticast > 1) {
-      ClusterLaunch<Config> probe(Config::kMulticast * 8, Config::kMulticast, nullptr);
-      if (cudaOccupancyMaxActiveClusters(&setup.max_clusters, kernel, &probe.config) != cudaSuccess) {
-        cudaGetLastError();
-        setup.max_clusters = 0;
-      }
-    }
+    if constexpr (Config::kMulticast > 1)
+      setup.max_clusters = max_active_clusters<Config>(Config::kMulticast);
     if (std::getenv("BLOCKGEMM_DEBUG"))
       std::fprintf(
           stderr,
