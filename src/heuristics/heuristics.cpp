@@ -290,6 +290,8 @@ TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, in
   double best_us = 0;
   for (const TileShape& tile : kGroupedTileShapes) {
     if (tile.swap_ab || !grouped_tile_compiled(tile, per_row_weight_scale)) continue;
+    // The wide 128-row tiles are compiled and swept (blockgemm-plan-sweep --grouped), not yet ranked.
+    if (tile.block_m == 128 && tile.block_n != 128) continue;
     const double us = estimate_grouped_us(tile, num_groups, rows, n, k, device);
     // Near-ties keep the earlier (smaller) tile: fewer padded rows at each group's end.
     if (best.block_m == 0 || us < best_us * 0.99) best = tile, best_us = us;

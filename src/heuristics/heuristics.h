@@ -108,21 +108,23 @@ inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
 // new ones), so a plan is chosen from a host-side hint: the average rows per group (contiguous layout:
 // M_total / G) or the caller's expected M (masked layout).
 //
-// The tiles compiled for it: the normal 128x128 and the two-wave 256x128, alone or in pairs along N that
-// share the input tile (prefill, many rows per group; a pair's CTAs always work in the same group), and
+// The tiles compiled for it: the normal 128x128, the wider 128x160 and 128x192 (fewer fixed costs per FLOP,
+// as in the dense plans at large M) and the two-wave 256x128, alone or in pairs along N that share the input
+// tile (prefill, many rows per group; a pair's CTAs always work in the same group), and
 // the swapAB tiles of 8..64 tokens against 64 weight rows (decode: a handful of tokens per expert, where the
 // weights stream from HBM and what counts is how many SMs pull them). No split-K: a group's tiles x G groups
 // already give every SM work in all but the smallest problems, and the split tile's cluster hand-over would
 // have to follow group boundaries the host cannot see.
 inline constexpr TileShape kGroupedTileShapes[] = {
-    {128, 128},        {256, 128},        {256, 128, 2, false, true}, {8, 64, 1, true},
-    {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
+    {128, 128},       {128, 160},       {128, 192},        {256, 128}, {256, 128, 2, false, true},
+    {8, 64, 1, true}, {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumGroupedTileShapes = sizeof(kGroupedTileShapes) / sizeof(kGroupedTileShapes[0]);
 
-// The 256x128 tiles are compiled for 128x128 weight blocks only: with per-row weight scales their math
-// warpgroups spill (as the dense one's do, 20 bytes), so plans with per-row scales stop at 128x128.
+// The 256x128 and 128x192 tiles are compiled for 128x128 weight blocks only: with per-row weight scales their
+// math warpgroups spill (256x128 20 bytes, as the dense one does; 128x192 16 bytes under the grouped
+// kernel's 216-register budget), so plans with per-row scales stop at 128x160.
 constexpr bool grouped_tile_compiled(TileShape tile, bool per_row_weight_scale) {
-  return !(per_row_weight_scale && tile.block_m == 256);
+  return !(per_row_weight_scale && (tile.block_m == 256 || tile.block_n > 160));
 }
 
 // Up to this many rows per group (average, or expected M) the grouped plan takes a swapAB tile, the one with
