@@ -116,7 +116,7 @@ inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
 // already give every SM work in all but the smallest problems, and the split tile's cluster hand-over would
 // have to follow group boundaries the host cannot see.
 inline constexpr TileShape kGroupedTileShapes[] = {
-    {128, 128},       {128, 160},       {128, 192},        {256, 128}, {256, 128, 2, false, true},
+    {128, 128},       {128, 160},        {128, 192},        {256, 128},       {256, 128, 2, false, true},
     {8, 64, 1, true}, {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
 inline constexpr int kNumGroupedTileShapes = sizeof(kGroupedTileShapes) / sizeof(kGroupedTileShapes[0]);
 
