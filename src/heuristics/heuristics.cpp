@@ -223,16 +223,26 @@ int64_t grouped_col_blocks(TileShape tile, int64_t n) {
   const int64_t blocks = ceil_div(n, tile.block_n);
   return tile.multicast_a ? ceil_div(blocks, tile.multicast) * tile.multicast : blocks;
 }
+// Row blocks of a group of `rows` rows, padded to whole clusters where a cluster's CTAs sit along M (they
+// share the weight tile, so both must be in the group).
+int64_t grouped_row_blocks(TileShape tile, int64_t rows) {
+  const int64_t blocks = ceil_div(rows, tile.block_m);
+  return tile.multicast_a ? blocks : ceil_div(blocks, tile.multicast) * tile.multicast;
+}
 }  // namespace
 
 int64_t contiguous_tiles_upper_bound(TileShape tile, int64_t m_total, int64_t num_groups, int64_t n) {
+  // Each group's row blocks: at most one partial one beyond its share of full ones, and for a cluster along
+  // M at most one padding tile more.
   const int64_t full = ceil_div(m_total, tile.block_m);
-  const int64_t row_blocks = std::min(full + num_groups, full * num_groups);
+  const int64_t per_group_extra = tile.multicast_a ? 1 : tile.multicast;
+  const int64_t row_blocks = std::min(full + per_group_extra * num_groups,
+                                      grouped_row_blocks(tile, full * tile.block_m) * num_groups);
   return row_blocks * grouped_col_blocks(tile, n);
 }
 
 int64_t masked_tiles_upper_bound(TileShape tile, int64_t num_groups, int64_t m_max, int64_t n) {
-  return num_groups * ceil_div(m_max, tile.block_m) * grouped_col_blocks(tile, n);
+  return num_groups * grouped_row_blocks(tile, m_max) * grouped_col_blocks(tile, n);
 }
 
 namespace {
@@ -246,7 +256,7 @@ int64_t grouped_grid(TileShape tile, int64_t max_tiles, const DeviceModel& devic
 double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
                            const DeviceModel& device) {
   const int64_t rows = std::max<int64_t>(rows_per_group, 1);
-  const int64_t num_tiles = num_groups * ceil_div(rows, tile.block_m) * grouped_col_blocks(tile, n);
+  const int64_t num_tiles = num_groups * grouped_row_blocks(tile, rows) * grouped_col_blocks(tile, n);
   const int64_t grid = grouped_grid(tile, num_tiles, device);
   const int64_t waves = ceil_div(num_tiles, grid);
   const int64_t k_blocks = ceil_div(k, 128);
@@ -267,8 +277,8 @@ GemmPlan make_grouped_plan(TileShape tile, int64_t max_tiles, int64_t num_groups
   GemmPlan plan;
   plan.tile = tile;
   plan.k_splits = 1;
-  plan.num_tiles =
-      num_groups * ceil_div(std::max<int64_t>(rows_per_group, 1), tile.block_m) * grouped_col_blocks(tile, n);
+  plan.num_tiles = num_groups * grouped_row_blocks(tile, std::max<int64_t>(rows_per_group, 1)) *
+                   grouped_col_blocks(tile, n);
   plan.grid = static_cast<int>(grouped_grid(tile, max_tiles, device));
   plan.num_waves = ceil_div(plan.num_tiles, plan.grid);
   plan.estimated_us = estimate_grouped_us(tile, num_groups, rows_per_group, n, k, device);
@@ -290,8 +300,9 @@ TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, in
   double best_us = 0;
   for (const TileShape& tile : kGroupedTileShapes) {
     if (tile.swap_ab || !grouped_tile_compiled(tile, per_row_weight_scale)) continue;
-    // The wide 128-row tiles are compiled and swept (blockgemm-plan-sweep --grouped), not yet ranked.
-    if (tile.block_m == 128 && tile.block_n != 128) continue;
+    // The wide 128-row tiles and the weight-sharing pairs are compiled and swept (blockgemm-plan-sweep
+    // --grouped), not yet ranked.
+    if (tile.block_m == 128 && (tile.block_n != 128 || tile.multicast > 1)) continue;
     const double us = estimate_grouped_us(tile, num_groups, rows, n, k, device);
     // Near-ties keep the earlier (smaller) tile: fewer padded rows at each group's end.
     if (best.block_m == 0 || us < best_us * 0.99) best = tile, best_us = us;

@@ -109,15 +109,24 @@ inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
 // M_total / G) or the caller's expected M (masked layout).
 //
 // The tiles compiled for it: the normal 128x128, the wider 128x160 and 128x192 (fewer fixed costs per FLOP,
-// as in the dense plans at large M) and the two-wave 256x128, alone or in pairs along N that share the input
-// tile (prefill, many rows per group; a pair's CTAs always work in the same group), and
+// as in the dense plans at large M), 128x128 and 128x192 in pairs along M that share the weight tile, and
+// the two-wave 256x128, alone or in pairs along N that share the input tile (prefill, many rows per group; a
+// pair's CTAs always work in the same group), and
 // the swapAB tiles of 8..64 tokens against 64 weight rows (decode: a handful of tokens per expert, where the
 // weights stream from HBM and what counts is how many SMs pull them). No split-K: a group's tiles x G groups
 // already give every SM work in all but the smallest problems, and the split tile's cluster hand-over would
 // have to follow group boundaries the host cannot see.
-inline constexpr TileShape kGroupedTileShapes[] = {
-    {128, 128},       {128, 160},        {128, 192},        {256, 128},       {256, 128, 2, false, true},
-    {8, 64, 1, true}, {16, 64, 1, true}, {32, 64, 1, true}, {64, 64, 1, true}};
+inline constexpr TileShape kGroupedTileShapes[] = {{128, 128},
+                                                   {128, 160},
+                                                   {128, 192},
+                                                   {128, 128, 2},
+                                                   {128, 192, 2},
+                                                   {256, 128},
+                                                   {256, 128, 2, false, true},
+                                                   {8, 64, 1, true},
+                                                   {16, 64, 1, true},
+                                                   {32, 64, 1, true},
+                                                   {64, 64, 1, true}};
 inline constexpr int kNumGroupedTileShapes = sizeof(kGroupedTileShapes) / sizeof(kGroupedTileShapes[0]);
 
 // The 256x128 and 128x192 tiles are compiled for 128x128 weight blocks only: with per-row weight scales their

@@ -195,7 +195,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
   // table only once the role that owns it has passed griddepcontrol.wait.
   auto scheduler = [&] {
     if constexpr (kGrouped)
-      return GroupedTileScheduler<BLOCK_M, BLOCK_N, 8, kMulticast>(params, num_k_blocks);
+      return GroupedTileScheduler < BLOCK_M, BLOCK_N, 8, Config::kMulticastA ? kMulticast : 1,
+             Config::kMulticastA ? 1 : kMulticast > (params, num_k_blocks);
     else
       return TileScheduler < BLOCK_M, BLOCK_N, Config::kMulticastA ? 1 : kMulticast, 8,
              Config::kMulticastA ? kMulticast : 1 > (params.m, params.n, num_k_blocks, num_k_splits);
@@ -294,8 +295,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             constexpr bool kShareB = kMulticast > 1 && !Config::kMulticastA;
             const int b_rank = kShareB ? multicast_rank : 0;
             uint8_t* slice = smem.tile_b(pipe.stage) + b_rank * kSliceRows * BLOCK_K;
-            const int slice_row = kGrouped ? b_group_row + coord.n_block * BLOCK_N
-                                           : coord.n_block * BLOCK_N + b_rank * kSliceRows;
+            const int slice_row = b_group_row + coord.n_block * BLOCK_N + b_rank * kSliceRows;
             if constexpr (kShareB)
               ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
                                                           slice_row, (1u << kMulticast) - 1);

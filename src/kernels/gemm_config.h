@@ -67,8 +67,6 @@ struct GemmConfig {
   static constexpr bool kSwapAB = kSwapAB_;
   static_assert(kMulticast == 1 || kMulticast == 2, "clusters of one or two CTAs");
   static_assert(!kSwapAB || kMulticast == 1, "swapAB tiles are for small M: no clusters");
-  static_assert(!kGrouped || kMulticast == 1 || kMulticastA_,
-                "grouped clusters share the input tile only (a cluster's CTAs are in one group; no split-K)");
   static_assert(!kMulticastA || (!kSwapAB && !kQuantizeInput), "the input tile is shared as fp8 TMA boxes");
   // Rows of the shared tile each CTA loads and multicasts; the other operand is loaded whole.
   static constexpr int kASliceRows = kMulticastA ? BLOCK_M_ / kMulticast : BLOCK_M_;

@@ -16,8 +16,7 @@ namespace blockgemm::kernels::detail {
 template <class Config>
 void launch_grouped_config(const heuristics::GemmPlan& plan, const GroupedGemmArgs& grouped,
                            cudaStream_t stream) {
-  static_assert(Config::kGrouped && (Config::kMulticast == 1 || Config::kMulticastA),
-                "grouped clusters share the input tile");
+  static_assert(Config::kGrouped, "the grouped launcher runs grouped configs");
   using OutT = typename Config::OutT;
   const Fp8GemmArgs& args = grouped.gemm;
   auto kernel = fp8_gemm_1d2d_kernel<Config>;
@@ -153,13 +152,6 @@ void dispatch_grouped_tile(const heuristics::GemmPlan& plan, const GroupedGemmAr
 template <class OutT, WeightScaleKind kScale>
 void launch_fp8_gemm_grouped_for(const heuristics::GemmPlan& plan, const GroupedGemmArgs& args,
                                  cudaStream_t stream) {
-  static_assert(
-      [] {
-        for (const heuristics::TileShape& t : heuristics::kGroupedTileShapes)
-          if (t.multicast != 1 && !t.multicast_a) return false;
-        return true;
-      }(),
-      "grouped clusters share the input tile (a cluster along M would span groups)");
   dispatch_grouped_tile<OutT, kScale>(plan, args, stream,
                                       std::make_index_sequence<heuristics::kNumGroupedTileShapes>{});
 }

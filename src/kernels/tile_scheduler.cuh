@@ -71,20 +71,24 @@ struct GroupedTileCoord : TileCoord {
 // still be writing it at launch.
 //
 // kClusterN: a unit is that many horizontally adjacent tiles of one group (one per CTA of a cluster that
-// shares the input tile); both CTAs keep the same cursor, so they always agree on the group.
+// shares the input tile); kClusterM: that many vertically adjacent tiles of one group (a cluster that shares
+// the weight tile: a group's row blocks are counted in whole units, an odd count padded with a tile past the
+// group's end, whose rows are the next group's or zero fill and never stored). Both CTAs keep the same
+// cursor, so they always agree on the group.
 //
 // Any table values are memory-safe: offsets are clamped into [0, M_total] and made monotone as they are read
 // (group g ends no earlier than group g - 1), masked counts into [0, M_max], ranges into [0, M_total]; so
 // every row a tile stores lies inside the view, and no two groups' rows overlap (offsets, masked).
-template <int BLOCK_M, int BLOCK_N, int kGroupN = 8, int kClusterN = 1>
+template <int BLOCK_M, int BLOCK_N, int kGroupN = 8, int kClusterN = 1, int kClusterM = 1>
 struct GroupedTileScheduler {
+  static_assert(kClusterM == 1 || kClusterN == 1, "a cluster shares one operand");
   static_assert(kGroupN % kClusterN == 0, "a band holds whole units");
   static constexpr int kBandUnits = kGroupN / kClusterN;
   const int* table;
   int kind, num_groups, m_total, rows_per_group, num_col_units, num_k_blocks;
   // Cursor: the group reached, the units of the groups before it, and this group's rows and units.
   int group = -1, units_before = 0, group_units = 0;
-  int row_start = 0, rows = 0, num_m_blocks = 0;
+  int row_start = 0, rows = 0, num_row_units = 0;  // num_row_units: the group's row blocks / kClusterM
   int prev_end = 0;  // kOffsets: where the previous group ended (clamped, monotone)
   // The kernel's loop condition names the dense scheduler's unit count in a branch it discards for this one
   // (an inline expression there, not a call, keeps the dense kernels' generated code as it was).
@@ -116,8 +120,8 @@ struct GroupedTileScheduler {
       row_start = m_total - clamp_row(__ldg(table + 2 * g), m_total);
       rows = max(clamp_row(__ldg(table + 2 * g + 1), m_total), row_start) - row_start;
     }
-    num_m_blocks = (rows + BLOCK_M - 1) / BLOCK_M;
-    group_units = num_m_blocks * num_col_units;
+    num_row_units = ((rows + BLOCK_M - 1) / BLOCK_M + kClusterM - 1) / kClusterM;
+    group_units = num_row_units * num_col_units;
   }
 
   // Advances the cursor to the group holding `unit`; false once it is past the last group.
@@ -131,16 +135,17 @@ struct GroupedTileScheduler {
   }
 
   // The tile of cluster rank `rank` in `unit` (has_unit(unit) returned true), in the dense raster of its
-  // group. With an odd number of column blocks the last unit's second tile lies past N: never stored.
+  // group. With an odd number of column (row) blocks the last unit's second tile lies past N (past the
+  // group's rows): never stored.
   __device__ GroupedTileCoord coord(int unit, int rank) const {
     const int in_groups = unit - units_before;
-    const int units_per_band = num_m_blocks * kBandUnits;
+    const int units_per_band = num_row_units * kBandUnits;
     const int band = in_groups / units_per_band;
     const int first_col_unit = band * kBandUnits;
     const int band_width = min(kBandUnits, num_col_units - first_col_unit);
     const int in_band = in_groups - band * units_per_band;
     GroupedTileCoord c;
-    c.m_block = in_band / band_width;
+    c.m_block = (in_band / band_width) * kClusterM + (kClusterM > 1 ? rank : 0);
     c.n_block = (first_col_unit + in_band % band_width) * kClusterN + (kClusterN > 1 ? rank : 0);
     c.k_block_begin = 0;
     c.k_block_end = num_k_blocks;

@@ -544,17 +544,18 @@ TEST(GroupedHeuristics, TileUpperBoundsCoverEveryRouting) {
       std::vector<int64_t> cuts = {0, m};
       for (int64_t i = 1; i < g; ++i) cuts.push_back(m ? static_cast<int64_t>(rng() % (m + 1)) : 0);
       std::sort(cuts.begin(), cuts.end());
-      // Column blocks of a group, padded to whole pairs where a cluster shares the input tile.
+      // Column (row) blocks of a group, padded to whole pairs where a cluster shares the input (weight) tile.
+      auto pad = [](int64_t blocks, int cluster) { return (blocks + cluster - 1) / cluster * cluster; };
       const int64_t col_blocks = (n + tile.block_n - 1) / tile.block_n;
-      const int64_t launched_cols =
-          tile.multicast_a ? (col_blocks + tile.multicast - 1) / tile.multicast * tile.multicast : col_blocks;
+      const int64_t launched_cols = tile.multicast_a ? pad(col_blocks, tile.multicast) : col_blocks;
+      const int row_cluster = tile.multicast_a ? 1 : tile.multicast;
       int64_t tiles = 0;
       for (std::size_t i = 1; i < cuts.size(); ++i)
-        tiles += (cuts[i] - cuts[i - 1] + tile.block_m - 1) / tile.block_m * launched_cols;
+        tiles += pad((cuts[i] - cuts[i - 1] + tile.block_m - 1) / tile.block_m, row_cluster) * launched_cols;
       EXPECT_LE(tiles, heuristics::contiguous_tiles_upper_bound(tile, m, g, n));
       const int64_t m_max = 1 + static_cast<int64_t>(rng() % 300);
       EXPECT_EQ(heuristics::masked_tiles_upper_bound(tile, g, m_max, n),
-                g * ((m_max + tile.block_m - 1) / tile.block_m) * launched_cols);
+                g * pad((m_max + tile.block_m - 1) / tile.block_m, row_cluster) * launched_cols);
     }
 }
 

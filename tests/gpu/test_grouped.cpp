@@ -295,7 +295,7 @@ INSTANTIATE_TEST_SUITE_P(
     Compiled, EveryGroupedTile, ::testing::ValuesIn(compiled_grouped_tiles()), [](const auto& info) {
       const heuristics::TileShape t = heuristics::kGroupedTileShapes[std::get<0>(info.param)];
       return "T" + std::to_string(t.block_m) + "x" + std::to_string(t.block_n) + (t.swap_ab ? "s" : "") +
-             (t.multicast_a ? "x" + std::to_string(t.multicast) + "a" : "") +
+             (t.multicast > 1 ? "x" + std::to_string(t.multicast) + (t.multicast_a ? "a" : "") : "") +
              (std::get<1>(info.param) ? "_PerRow" : "_PerBlock") + "_" + layout_name(std::get<2>(info.param));
     });
 
