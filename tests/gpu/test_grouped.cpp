@@ -196,15 +196,17 @@ const char* layout_name(Layout l) {
 }
 
 // Runs `tile` on ragged groups with a small persistent grid (each CTA walks several groups) and checks
-// every group. Sizes: empty groups, single rows, tile boundaries +-1, a group larger than the tile.
+// every group. Sizes: empty groups, single rows, tile boundaries +-1, a group larger than the tile (odd and
+// even row-block counts, for the clusters along M that pad a group's last pair).
 void expect_grouped_tile(const heuristics::TileShape& tile, bool per_row, Layout layout, int grid) {
   const int64_t bm = tile.block_m;
   const std::vector<int64_t> sizes = {bm + 1, 0, 1, bm - 1, 2 * bm + 3, 0, bm, 5};
   const int64_t g = static_cast<int64_t>(sizes.size()), n = 3 * 64 + 16 + 128, k = 512;  // N tail: 336
-  const std::string where = std::string(layout_name(layout)) + " tile " + std::to_string(tile.block_m) + "x" +
-                            std::to_string(tile.block_n) + (tile.swap_ab ? "s" : "") +
-                            (tile.multicast_a ? " pairs sharing A" : "") +
-                            (per_row ? " per-row" : " per-block");
+  const std::string where =
+      std::string(layout_name(layout)) + " tile " + std::to_string(tile.block_m) + "x" +
+      std::to_string(tile.block_n) + (tile.swap_ab ? "s" : "") +
+      (tile.multicast > 1 ? (tile.multicast_a ? " pairs sharing A" : " pairs sharing B") : "") +
+      (per_row ? " per-row" : " per-block");
   GroupedData d;
   std::vector<GroupRows> expected;
   std::vector<int32_t> table;
