@@ -26,6 +26,28 @@ KBlockCost k_block_cost(TileShape tile) {
   return tile.num_math_warpgroups() >= 2 ? KBlockCost{110.0, 0.019} : KBlockCost{80.0, 0.025};
 }
 
+// Bytes one CTA pulls from L2 per K block: its input and weight tiles, the one a cluster shares split
+// between the cluster's CTAs (each loads its slice and multicasts it).
+double l2_bytes_per_k_block(TileShape tile) {
+  const int share_a = tile.multicast_a ? tile.multicast : 1;
+  const int share_b = tile.multicast_a ? 1 : tile.multicast;
+  return 128.0 * (static_cast<double>(tile.block_m) / share_a + static_cast<double>(tile.block_n) / share_b);
+}
+
+// What the L2 traffic of a K block costs beyond the fitted terms above, for tiles of 128x128 and larger (the
+// fit's reference: 32 KB per K block; smaller tiles have the fill-rate bound in estimate_us instead). At the
+// power cap the card's clock follows its energy per FMA, and bytes moved are part of it: the 256x128 pair
+// that shares its input tile along N (24 KB less from L2 per K block than the 256x128 tile alone) measured
+// 0.94x the single tile's time at 4096x4096x7168 and 0.97x at 4096x7168x2048 (burst sweep), and at steady
+// state 0.95x and 0.98x the heuristic's 128x144 / 128x160 plans at 2048x8192x28672 and 4096x7168x16384 (H100,
+// bench/NOTES.md #47). 1.5 ps per byte is 25 ns of the 256x128 tile's ~840 ns K block.
+constexpr double kL2NsPerByte = 0.0015;
+constexpr double kL2ReferenceBytes = 128.0 * (128 + 128);
+double l2_traffic_ns(TileShape tile) {
+  if (tile.block_m * tile.block_n < 128 * 128) return 0;
+  return kL2NsPerByte * (l2_bytes_per_k_block(tile) - kL2ReferenceBytes);
+}
+
 // Per tile on top of its K blocks: the epilogue and the pipeline bubble between tiles (same fit).
 constexpr double kTileOverheadNs = 450;
 // A 256-row tile stores its two waves one after the other and refills a ring of only three stages: fitted
@@ -107,7 +129,8 @@ double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   const KBlockCost cost = k_block_cost(tile);
   const double tile_overhead_ns = tile.block_m == 256 ? kTwoWaveTileOverheadNs : kTileOverheadNs;
   const double per_unit_ns =
-      k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n) + tile_overhead_ns;
+      k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n + l2_traffic_ns(tile)) +
+      tile_overhead_ns;
 
   // Every operand byte has to come from HBM at least once, whatever the tiling; the weight twice where the
   // two row blocks of one wave read it apart, unless a multicast pair loads it for both.
@@ -182,10 +205,10 @@ GemmPlan plan_normal(int64_t m, int64_t n, int64_t k, const DeviceModel& device)
     // Multicast of the weight tile across a 2-CTA cluster measured a median 2% slower than the same tile
     // alone over 190 shape x tile pairs (from 15% slower to 10% faster, with no pattern in M, N, K or the
     // wave count, bench/NOTES.md #19): it is compiled and tested, and picked only where it saves a second
-    // read of the weight (one_wave_over_a_partial_row_pair).
+    // read of the weight (one_wave_over_a_partial_row_pair). The 256x128 pair sharing the input tile is
+    // ranked by the model (its L2 term).
     const GemmPlan plan = make_plan(tile, 1, m, n, k, device);
-    if (tile.multicast > 1 &&
-        (tile.multicast_a || !one_wave_over_a_partial_row_pair(tile, m, plan.num_waves)))
+    if (tile.multicast > 1 && !tile.multicast_a && !one_wave_over_a_partial_row_pair(tile, m, plan.num_waves))
       continue;
     const bool better = best.num_tiles == 0 || plan.estimated_us < best.estimated_us * 0.99;
     const bool tie = plan.estimated_us <= best.estimated_us * 1.01;
@@ -263,7 +286,8 @@ double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_
   const KBlockCost cost = k_block_cost(tile);
   const double tile_overhead_ns = tile.block_m == 256 ? kTwoWaveTileOverheadNs : kTileOverheadNs;
   const double per_tile_ns =
-      k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n) + tile_overhead_ns;
+      k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n + l2_traffic_ns(tile)) +
+      tile_overhead_ns;
   // Each group's weight comes from HBM once: its row blocks run side by side (the raster keeps a group's
   // tiles together), so the re-reads hit L2.
   const double unique_bytes = static_cast<double>(num_groups) *
@@ -300,9 +324,9 @@ TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, in
   double best_us = 0;
   for (const TileShape& tile : kGroupedTileShapes) {
     if (tile.swap_ab || !grouped_tile_compiled(tile, per_row_weight_scale)) continue;
-    // The wide 128-row tiles and the weight-sharing pairs are compiled and swept (blockgemm-plan-sweep
-    // --grouped), not yet ranked.
-    if (tile.block_m == 128 && (tile.block_n != 128 || tile.multicast > 1)) continue;
+    // The 128x128 pair sharing the weight measured the slowest of the seven normal tiles on all three
+    // swept shapes (H100, bench/NOTES.md #47): compiled and tested, never picked.
+    if (tile.block_m == 128 && tile.block_n == 128 && tile.multicast > 1) continue;
     const double us = estimate_grouped_us(tile, num_groups, rows, n, k, device);
     // Near-ties keep the earlier (smaller) tile: fewer padded rows at each group's end.
     if (best.block_m == 0 || us < best_us * 0.99) best = tile, best_us = us;

@@ -483,8 +483,9 @@ TEST(GroupedHeuristics, PlansUseCompiledTilesWithinTheSms) {
           EXPECT_EQ(c.k_splits, 1) << "no split-K for grouped plans";
           EXPECT_GE(c.grid, 1);
           EXPECT_LE(c.grid, h100.num_sms);
-          // Clusters only side by side along N (a cluster along M would span groups), in whole clusters.
-          EXPECT_TRUE(c.tile.multicast == 1 || c.tile.multicast_a) << c.describe();
+          // Pairs along M pad each group's row blocks to whole pairs: the 128x128 one measured the slowest
+          // grouped tile and is never picked; whole clusters either way.
+          EXPECT_FALSE(c.tile.block_n == 128 && c.tile.multicast > 1 && !c.tile.multicast_a) << c.describe();
           EXPECT_EQ(c.grid % c.tile.multicast, 0) << c.describe();
           const heuristics::GemmPlan masked = heuristics::plan_grouped_masked(
               g, std::max<int64_t>(m, 1), std::max<int64_t>(m / 4, 1), n, k, per_row, h100);
@@ -522,10 +523,21 @@ TEST(GroupedHeuristics, ManyRowsPerGroupTakeNormalTiles) {
     const heuristics::GemmPlan block =
         heuristics::plan_grouped_contiguous(rows * 8, 8, 4096, 7168, false, h100);
     EXPECT_FALSE(block.tile.swap_ab) << rows;
-    EXPECT_EQ(block.tile.block_n, 128);
+    EXPECT_EQ(block.tile.block_m, 128) << rows;
     const heuristics::GemmPlan row = heuristics::plan_grouped_contiguous(rows * 8, 8, 4096, 7168, true, h100);
-    EXPECT_EQ(row.tile, (heuristics::TileShape{128, 128})) << "per-row scales: 256x128 is not compiled";
+    EXPECT_EQ(row.tile.block_m, 128) << "per-row scales: 256x128 is not compiled";
+    EXPECT_LE(row.tile.block_n, 160) << "per-row scales: 128x192 is not compiled";
   }
+  // One or two row blocks per group: the narrow tile (a pair along M would pad one group in two, a wider
+  // tile adds columns without filling more SMs). Thousands of rows: 128x192 in pairs sharing the weight
+  // tile, the fastest of the seven swept at 8 x 1024 x 4096 x 7168 and 32 x 1024 x 7168 x 2048 but one
+  // (H100, bench/NOTES.md #47), and what DeepGEMM runs there.
+  EXPECT_EQ(heuristics::plan_grouped_contiguous(128 * 8, 8, 4096, 7168, false, h100).tile,
+            (heuristics::TileShape{128, 128}));
+  for (const int64_t rows : {1024, 8192})
+    EXPECT_EQ(heuristics::plan_grouped_contiguous(rows * 8, 8, 4096, 7168, false, h100).tile,
+              (heuristics::TileShape{128, 192, 2}))
+        << rows;
   // 128 rows per group: one 128-row block each; a 256-row tile would be half padding.
   EXPECT_EQ(heuristics::plan_grouped_masked(8, 128, 128, 4096, 7168, false, h100).tile,
             (heuristics::TileShape{128, 128}));
@@ -562,7 +574,8 @@ TEST(GroupedHeuristics, TileUpperBoundsCoverEveryRouting) {
 TEST(GroupedHeuristics, DensePlansAreUnchanged) {
   // The grouped tiles are a list of their own: the dense planner never sees them.
   const heuristics::DeviceModel h100;
-  EXPECT_EQ(heuristics::plan_gemm(4096, 4096, 7168, h100).tile, (heuristics::TileShape{256, 128}));
+  EXPECT_EQ(heuristics::plan_gemm(4096, 4096, 7168, h100).tile,
+            (heuristics::TileShape{256, 128, 2, false, true}));
   EXPECT_TRUE(heuristics::plan_gemm(16, 2112, 7168, h100).tile.swap_ab);
 }
 

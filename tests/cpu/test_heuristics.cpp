@@ -27,10 +27,16 @@ TEST(Heuristics, PlanUsesACompiledTileAndNeverMoreCtasThanSms) {
         EXPECT_LE(plan.k_splits, kMaxSplitK);
         EXPECT_LE(plan.k_splits, (k + 127) / 128) << "every split needs a K block";
         EXPECT_TRUE(plan.k_splits == 1 || plan.tile.swap_ab) << "only swapAB tiles split K";
-        const int64_t row_blocks = (m + plan.tile.block_m - 1) / plan.tile.block_m;
-        const int64_t padded_rows =
-            (row_blocks + plan.tile.multicast - 1) / plan.tile.multicast * plan.tile.multicast;
-        EXPECT_EQ(plan.num_tiles, padded_rows * ((n + plan.tile.block_n - 1) / plan.tile.block_n));
+        // A cluster pads the side its CTAs sit along (N where they share the input tile) to whole pairs.
+        auto pad = [&](int64_t blocks, bool along) {
+          return along ? (blocks + plan.tile.multicast - 1) / plan.tile.multicast * plan.tile.multicast
+                       : blocks;
+        };
+        const int64_t row_blocks =
+            pad((m + plan.tile.block_m - 1) / plan.tile.block_m, !plan.tile.multicast_a);
+        const int64_t col_blocks =
+            pad((n + plan.tile.block_n - 1) / plan.tile.block_n, plan.tile.multicast_a);
+        EXPECT_EQ(plan.num_tiles, row_blocks * col_blocks);
         EXPECT_EQ(plan.grid % (plan.tile.multicast * plan.k_splits), 0) << "grid must be whole clusters";
         EXPECT_EQ(plan.num_waves, (plan.num_tiles * plan.k_splits + plan.grid - 1) / plan.grid);
         EXPECT_GT(plan.estimated_us, 0);
@@ -177,6 +183,19 @@ TEST(Heuristics, TwoWaveTilesOnlyWhereTheyFillWavesBetter) {
     const GemmPlan plan = plan_gemm(m, n, k, DeviceModel{});
     EXPECT_LE(plan.tile.block_m, 128) << plan.describe();
   }
+}
+
+TEST(Heuristics, TheInputSharingPairRunsWhereTheTwoWaveTileWins) {
+  // Its CTAs pull 24 KB less from L2 per K block (the L2 term): at equal tile counts it ranks ahead of the
+  // 256x128 tile alone, and nowhere else does it change the pick (H100, bench/NOTES.md #47).
+  for (const auto& [m, n, k] : {std::tuple{4096, 4096, 7168}, std::tuple{4096, 4096, 28672},
+                                std::tuple{1024, 8192, 28672}, std::tuple{2048, 4096, 14336}})
+    EXPECT_EQ(plan_gemm(m, n, k, DeviceModel{}).tile, (TileShape{256, 128, 2, false, true}))
+        << m << "x" << n << "x" << k;
+  EXPECT_LT(make_plan(TileShape{256, 128, 2, false, true}, 1, 4096, 4096, 7168, DeviceModel{}).estimated_us,
+            make_plan(TileShape{256, 128}, 1, 4096, 4096, 7168, DeviceModel{}).estimated_us);
+  // An odd column-block count pads a tile per row block: 17 column blocks (N = 2112) keep 128-row tiles.
+  EXPECT_EQ(plan_gemm(4096, 2112, 7168, DeviceModel{}).tile.block_m, 128);
 }
 
 TEST(Heuristics, OddRowBlocksArePaddedToWholeClusters) {
