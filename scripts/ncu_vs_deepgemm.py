@@ -1,14 +1,8 @@
-"""Nsight Compute beside DeepGEMM: one M x N x K through the public call and through DeepGEMM's fp8_gemm_nt,
-the same operands (made by our quantizers), each GEMM launched twice, so that `ncu -k regex:fp8_gemm` sees
-both kernels on the same data. Meant to run under ncu on the GPU machine after `scripts/device_bench.sh
---setup-only` (which builds DeepGEMM into .peers-work/ and sets nothing globally: pass its PYTHONPATH), e.g.
-
-    PYTHONPATH=.peers-work/site:.peers-work/DeepGEMM ncu --clock-control base -k regex:fp8_gemm \\
-        --metrics ... python3 scripts/ncu_vs_deepgemm.py 4096 4096 7168
-
-With --clock-control base both kernels run at the same locked clock, so their cycle counts compare the
-code paths (issue 23: is the K block slower in cycles, or only in clock under the power cap?).
-BLOCKGEMM_FORCE_TILE picks our tile as in the benchmark.
+"""The workload of scripts/ncu_vs_deepgemm.sh: one M x N x K through the public call and through DeepGEMM's
+fp8_gemm_nt, on the same operands (made by our quantizers), each GEMM launched twice so that ncu can skip the
+first pair; prints calc_diff between the two outputs. BLOCKGEMM_FORCE_TILE picks our tile as in the benchmark.
+Needs DeepGEMM importable (scripts/device_bench.sh --setup-only builds it into .peers-work/); without it, only
+our kernel runs.
 """
 import sys
 
