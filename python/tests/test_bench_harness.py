@@ -23,7 +23,7 @@ except ImportError:  # else the source tree: its bench package imports without t
 
 from blockgemm.bench import backends as bk  # noqa: E402
 from blockgemm.bench import probe as pr  # noqa: E402
-from blockgemm.bench import protocol, records, report, rotation, shapes, summary  # noqa: E402
+from blockgemm.bench import compare, protocol, records, report, rotation, shapes, summary  # noqa: E402
 from blockgemm.bench.grouped_calls import aligned_starts, packed_offsets  # noqa: E402
 from blockgemm.bench.nvml import summarize_samples  # noqa: E402
 from blockgemm.bench.operands import mix_seed  # noqa: E402
@@ -54,6 +54,7 @@ BENCH_MODULES = (
     "dense_calls",
     "grouped_calls",
     "warmup",
+    "compare",
     "__main__",
 )
 
@@ -579,6 +580,57 @@ def test_json_round_trip(tmp_path):
     assert loaded == expected
     assert summary.best_us(loaded["rows"][1], "burst") == summary.best_us(record["rows"][1], "burst")
     assert not os.path.exists(str(path) + ".tmp")
+
+
+def _record_with(rows):
+    record = records.new_record({"suites": ["deepseek"], "rounds": 2}, ["--suite", "deepseek"])
+    record["rows"] = rows
+    record["summaries"] = summary.dense_regime_summaries(rows, "deepseek", "burst", "blockgemm", ["flashinfer"])
+    return record
+
+
+def _scaled_rows(factor_at_4096):
+    # sample_rows() with blockgemm's time at M = 4096 multiplied by the factor.
+    rows = sample_rows()
+    for row in rows:
+        if row["family"] == "blockgemm" and row["case"]["m"] == 4096:
+            for timing in row["timings"]:
+                if timing["us"] is not None:
+                    timing["us"] *= factor_at_4096
+    return rows
+
+
+def test_compare_two_runs_within_and_outside_the_tolerance(tmp_path, capsys):
+    run1 = _record_with(sample_rows())
+    same = compare.compare_summaries(run1, _record_with(sample_rows()), 0.03)
+    assert same and all(r["within"] and r["ratio"] == pytest.approx(1.0) for r in same)
+    # blockgemm 2.9% slower at M = 4096 in run 2: its geomeans there drop by 1/1.029 (within 3% both ways).
+    close = {r["key"][4]: r for r in compare.compare_summaries(run1, _record_with(_scaled_rows(1.029)), 0.03)}
+    assert close["M >= 1024"]["ratio"] == pytest.approx(1 / 1.029) and close["M >= 1024"]["within"]
+    # 3.1% slower: run 1's geomean exceeds run 2's by 3.1%, outside; the other regimes unchanged.
+    far = {r["key"][4]: r for r in compare.compare_summaries(run1, _record_with(_scaled_rows(1.031)), 0.03)}
+    assert far["M >= 1024"]["within"] is False
+    assert far["M <= 32"]["within"] and far["M 64..512"]["within"]
+    # The per-case times of blockgemm, run 2 / run 1.
+    ratios = compare.case_time_ratios(run1, _record_with(_scaled_rows(1.031)), "burst")
+    assert sorted(ratios) == pytest.approx([1.0, 1.0, 1.031])
+    # The CLI: exit 0 when all agree, 1 when one does not, 2 when nothing matches; the table names the misses.
+    paths = []
+    for name, record in (("a", run1), ("b", _record_with(sample_rows())), ("c", _record_with(_scaled_rows(1.031)))):
+        paths.append(str(tmp_path / f"{name}.json"))
+        records.write_json(paths[-1], record)
+    assert compare.main([paths[0], paths[1]]) == 0
+    assert compare.main([paths[0], paths[2], "--out", str(tmp_path / "cmp.md")]) == 1
+    text = (tmp_path / "cmp.md").read_text()
+    assert "**no**" in text and "outside: burst vs flashinfer M >= 1024" in text
+    empty = _record_with(sample_rows())
+    empty["summaries"] = []
+    records.write_json(str(tmp_path / "e.json"), empty)
+    assert compare.main([paths[0], str(tmp_path / "e.json")]) == 2
+    assert compare.main([paths[0], str(tmp_path / "missing.json")]) == 2
+    with pytest.raises(SystemExit):
+        compare.main([paths[0], paths[1], "--tolerance", "0"])
+    capsys.readouterr()
 
 
 def test_load_json_rejects_other_files(tmp_path):
