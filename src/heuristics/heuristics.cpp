@@ -38,9 +38,10 @@ double l2_bytes_per_k_block(TileShape tile) {
 // fit's reference: 32 KB per K block; smaller tiles have the fill-rate bound in estimate_us instead). At the
 // power cap the card's clock follows its energy per FMA, and bytes moved are part of it: the 256x128 pair
 // that shares its input tile along N (24 KB less from L2 per K block than the 256x128 tile alone) measured
-// 0.94x the single tile's time at 4096x4096x7168 and 0.97x at 4096x7168x2048 (burst sweep), and at steady
-// state 0.95x and 0.98x the heuristic's 128x144 / 128x160 plans at 2048x8192x28672 and 4096x7168x16384 (H100,
-// bench/NOTES.md #47). 1.5 ps per byte is 25 ns of the 256x128 tile's ~840 ns K block.
+// 0.94x the single tile's time at 4096x4096x7168 and 0.97x at 4096x7168x2048 (burst sweep; H100,
+// bench/NOTES.md #47). 1.5 ps per byte is 25 ns of the 256x128 tile's ~840 ns K block: enough to rank the
+// pair ahead of the single tile, not ahead of the 128-row tiles where those win (4096x7168x16384 keeps
+// 128x160: the burst sweep favoured it by 7%, though the pair was 2% faster at steady state).
 constexpr double kL2NsPerByte = 0.0015;
 constexpr double kL2ReferenceBytes = 128.0 * (128 + 128);
 double l2_traffic_ns(TileShape tile) {
