@@ -94,6 +94,21 @@ bool tile_selected(const heuristics::TileShape& tile) {
   return wanted.find(name) != std::string::npos;
 }
 
+// SWEEP_RASTER: a comma-separated list of raster group widths (weight column blocks) each normal plan runs
+// with, as separate plans (an A/B of the tile order); unset, the heuristics' width.
+std::vector<int> raster_widths() {
+  std::vector<int> widths;
+  const char* list = std::getenv("SWEEP_RASTER");
+  for (const char* p = list; p != nullptr && *p != 0;) {
+    char* end = nullptr;
+    const long value = std::strtol(p, &end, 10);
+    if (end == p) break;
+    if (value > 0) widths.push_back(static_cast<int>(value));
+    p = *end == ',' ? end + 1 : end;
+  }
+  return widths;
+}
+
 std::vector<heuristics::GemmPlan> candidates(const Shape& s, const heuristics::DeviceModel& device) {
   std::vector<heuristics::GemmPlan> plans;
   const int k_blocks = static_cast<int>(s.k / 128);
@@ -105,7 +120,13 @@ std::vector<heuristics::GemmPlan> candidates(const Shape& s, const heuristics::D
       for (int splits = 1; splits <= std::min(heuristics::kMaxSplitK, k_blocks); ++splits)
         plans.push_back(heuristics::make_plan(tile, splits, s.m, s.n, s.k, device));
     } else if (s.m >= min_normal_m) {
-      plans.push_back(heuristics::make_plan(tile, 1, s.m, s.n, s.k, device));
+      const heuristics::GemmPlan plan = heuristics::make_plan(tile, 1, s.m, s.n, s.k, device);
+      const std::vector<int> rasters = raster_widths();
+      if (rasters.empty()) plans.push_back(plan);
+      for (const int cols : rasters) {
+        plans.push_back(plan);
+        plans.back().raster_group_cols = cols;
+      }
     }
   }
   return plans;
@@ -163,7 +184,8 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
     std::exit(2);
   }
   if (!filtered && std::none_of(plans.begin(), plans.end(), [&](const heuristics::GemmPlan& p) {
-        return p.tile == chosen.tile && p.k_splits == chosen.k_splits;
+        return p.tile == chosen.tile && p.k_splits == chosen.k_splits &&
+               p.raster_group_cols == chosen.raster_group_cols;
       }))
     plans.push_back(chosen);
   for (const heuristics::GemmPlan& plan : plans) {
@@ -185,7 +207,9 @@ void sweep(const Shape& s, const heuristics::DeviceModel& device, cudaStream_t s
   std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.us < y.us; });
   double chosen_us = 0, best_swap_us = 0, best_normal_us = 0;
   for (const Row& r : rows) {
-    if (r.plan.tile == chosen.tile && r.plan.k_splits == chosen.k_splits) chosen_us = r.us;
+    if (r.plan.tile == chosen.tile && r.plan.k_splits == chosen.k_splits &&
+        r.plan.raster_group_cols == chosen.raster_group_cols)
+      chosen_us = r.us;
     double& best_kind = r.plan.tile.swap_ab ? best_swap_us : best_normal_us;
     if (best_kind == 0) best_kind = r.us;
   }

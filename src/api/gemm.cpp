@@ -75,6 +75,15 @@ int forced_splits() {
   return splits;
 }
 
+// BLOCKGEMM_RASTER_GROUP=C (C weight column blocks per raster group of the tile order, >= 1) likewise.
+int forced_raster_group() {
+  static const int cols = [] {
+    const char* text = std::getenv("BLOCKGEMM_RASTER_GROUP");
+    return text ? std::max(0, std::atoi(text)) : 0;
+  }();
+  return cols;
+}
+
 heuristics::GemmPlan make_plan(int64_t m, int64_t n, int64_t k, const heuristics::DeviceModel& model) {
   heuristics::GemmPlan plan = heuristics::plan_gemm(m, n, k, model);
   const auto tile = forced_tile();
@@ -87,6 +96,7 @@ heuristics::GemmPlan make_plan(int64_t m, int64_t n, int64_t k, const heuristics
         shape.swap_ab ? static_cast<int>(std::min<int64_t>({k_splits, heuristics::kMaxSplitK, k / 128})) : 1;
     plan = heuristics::make_plan(shape, std::max(k_splits, 1), m, n, k, model);
   }
+  if (const int cols = forced_raster_group()) plan.raster_group_cols = cols;
   return plan;
 }
 

@@ -157,7 +157,37 @@ GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
   plan.grid = grid_for(tile, k_splits, plan.num_tiles, device);
   plan.num_waves = ceil_div(plan.num_tiles * k_splits, plan.grid);
   plan.estimated_us = estimate_us(tile, k_splits, m, n, k, device);
+  plan.raster_group_cols = raster_group_cols(tile, m, n, plan.grid);
   return plan;
+}
+
+int raster_group_cols(TileShape tile, int64_t m, int64_t n, int grid) {
+  if (tile.swap_ab) return 8;  // swapAB tiles: the token side is one block; the order is along N anyway
+  const int cluster_m = tile.multicast_a ? 1 : tile.multicast;
+  const int cluster_n = tile.multicast_a ? tile.multicast : 1;
+  const int64_t m_blocks = ceil_div(m, tile.block_m), n_blocks = ceil_div(n, tile.block_n);
+  const int64_t row_units = ceil_div(m_blocks, cluster_m), col_units = ceil_div(n_blocks, cluster_n);
+  const int64_t wave_units = std::max<int64_t>(1, grid / tile.multicast);
+  int best_cols = 8;
+  int64_t best_rows = 0;
+  for (const int cols : {8, 16}) {
+    // Units run row by row inside a group of `group_units` columns; a wave past the first group covers
+    // every row block and the first groups' columns.
+    const int64_t group_units = std::min<int64_t>(cols / cluster_n, col_units);
+    const int64_t per_group = row_units * group_units;
+    int64_t wave_row_units = 0, wave_col_units = 0;
+    if (wave_units <= per_group) {
+      wave_row_units = ceil_div(wave_units, group_units);
+      wave_col_units = std::min(wave_units, group_units);
+    } else {
+      wave_row_units = row_units;
+      wave_col_units = wave_units / per_group * group_units + std::min(wave_units % per_group, group_units);
+    }
+    const int64_t rows = std::min(m_blocks, wave_row_units * cluster_m) * tile.block_m +
+                         std::min(n_blocks, wave_col_units * cluster_n) * tile.block_n;
+    if (best_rows == 0 || rows < best_rows) best_rows = rows, best_cols = cols;
+  }
+  return best_cols;
 }
 
 // M <= 32 streams the weight: what counts is how many SMs pull it and how early they start. Measured on
@@ -356,7 +386,7 @@ std::string GemmPlan::describe() const {
   os << (tile.swap_ab ? "fp8_gemm_1d2d swapAB" : "fp8_gemm_1d2d") << " BLOCK_M=" << tile.block_m
      << " BLOCK_N=" << tile.block_n << " multicast=" << tile.multicast
      << (tile.multicast_a ? " shares=A" : "") << " k_splits=" << k_splits << " tiles=" << num_tiles
-     << " grid=" << grid << " waves=" << num_waves;
+     << " grid=" << grid << " waves=" << num_waves << " raster=" << raster_group_cols;
   return os.str();
 }
 

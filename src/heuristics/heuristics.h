@@ -62,6 +62,9 @@ struct GemmPlan {
   int k_splits = 1;  // CTAs (one cluster) per tile, each taking a contiguous share of the K blocks
   int grid = 0;      // persistent CTAs (a multiple of the cluster size, tile.multicast * k_splits)
   int64_t num_waves = 0;
+  // Dense tile order: weight column blocks per raster group (kernels/tile_scheduler.cuh), see
+  // raster_group_cols. Grouped plans keep the default (their scheduler walks its own order).
+  int raster_group_cols = 8;
   double estimated_us = 0;
   std::string describe() const;
 };
@@ -75,6 +78,13 @@ GemmPlan make_plan(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
 
 // Estimated time of the persistent 1D2D kernel with `tile` on an (m, n, k) problem.
 double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k, const DeviceModel& device);
+
+// The raster group width (weight column blocks, 8 or 16) whose first wave of `grid` CTAs touches the fewest
+// operand rows: row blocks x block_m + column blocks x block_n, the bytes per K block that wave reads from
+// HBM when its CTAs re-read each other's tiles from L2. 8 where they tie. A 256x128 pair sharing the input
+// tile at M = 4096 then runs 9 row blocks x 16 column blocks at once (4352 rows) instead of all 16 x 12
+// (5632): DeepGEMM's order for that tile (bench/NOTES.md #49).
+int raster_group_cols(TileShape tile, int64_t m, int64_t n, int grid);
 
 // Up to this many tokens the weight rows always go on wgmma's 64-row side (swapAB tiles); up to
 // kMaxSplitKSwapAbM they do where the normal tiles would leave more than half of the SMs idle.

@@ -199,7 +199,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
              Config::kMulticastA ? 1 : kMulticast > (params, num_k_blocks);
     else
       return TileScheduler < BLOCK_M, BLOCK_N, Config::kMulticastA ? 1 : kMulticast, 8,
-             Config::kMulticastA ? kMulticast : 1 > (params.m, params.n, num_k_blocks, num_k_splits);
+             Config::kMulticastA
+                 ? kMulticast
+                 : 1 > (params.m, params.n, num_k_blocks, num_k_splits, params.raster_group_cols);
   }();
   // A cluster holds the kMulticast CTAs of a multicast unit or the num_k_splits CTAs of a split tile.
   const int cluster_size = kMulticast * num_k_splits;

@@ -215,6 +215,8 @@ struct GemmParams {
   // Split-K (swapAB tiles only): the K blocks of each tile are shared among the num_k_splits CTAs of a
   // cluster; rank 0 sums the others' fp32 partial tiles from their shared memory and stores the tile.
   int num_k_splits;
+  // Dense: weight column blocks per raster group of the tile order (TileScheduler; the plan's choice).
+  int raster_group_cols;
 };
 
 // The grouped kernels' arguments (GemmConfig::kGrouped): the dense ones, where m is the rows of the 2-D view

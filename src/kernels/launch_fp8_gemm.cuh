@@ -212,6 +212,7 @@ void launch_config(const heuristics::GemmPlan& plan, const Fp8GemmArgs& args, cu
   params.scale_b_row_stride = args.scale_b_row_stride;
   params.scale_b_k_stride = args.scale_b_k_stride;
   params.num_k_splits = k_splits;
+  params.raster_group_cols = plan.raster_group_cols;
   ClusterLaunch<Config> launch(grid, cluster_size, stream);
   // The launch's own status decides: a stale error left on this thread by an earlier, unrelated call
   // must not be reported as this launch failing.

@@ -13,25 +13,26 @@ struct TileCoord {
   int k_block_begin, k_block_end;  // this CTA's share of the K blocks
 };
 
-// Units run in groups of kGroupN weight column blocks; inside a group, M varies slowest. The clusters that
-// run at the same time then share a few A row blocks and a group of weight blocks, so each operand tile
-// is fetched from HBM about once and re-read from L2 by its neighbours.
+// Units run in groups of `group_cols` weight column blocks (kGroupN unless the launch passes another width:
+// heuristics::raster_group_cols picks it per plan); inside a group, M varies slowest. The clusters that run
+// at the same time then share a few A row blocks and a group of weight blocks, so each operand tile is
+// fetched from HBM about once and re-read from L2 by its neighbours.
 template <int BLOCK_M, int BLOCK_N, int kClusterM, int kGroupN = 8, int kClusterN = 1>
 struct TileScheduler {
   static_assert(kClusterM == 1 || kClusterN == 1, "a cluster shares one operand");
   static_assert(kGroupN % kClusterN == 0, "a group holds whole units");
-  // A group's width in units (each kClusterN column blocks wide).
-  static constexpr int kGroupUnits = kGroupN / kClusterN;
   int num_m_blocks, num_n_blocks, num_row_groups, num_col_units, num_units, num_k_blocks, num_k_splits;
+  int group_units;  // a group's width in units (each kClusterN column blocks wide), >= 1
 
-  __device__ TileScheduler(int m, int n, int k_blocks, int k_splits)
+  __device__ TileScheduler(int m, int n, int k_blocks, int k_splits, int group_cols = kGroupN)
       : num_m_blocks((m + BLOCK_M - 1) / BLOCK_M),
         num_n_blocks((n + BLOCK_N - 1) / BLOCK_N),
         num_row_groups((num_m_blocks + kClusterM - 1) / kClusterM),
         num_col_units((num_n_blocks + kClusterN - 1) / kClusterN),
         num_units(num_row_groups * num_col_units),
         num_k_blocks(k_blocks),
-        num_k_splits(k_splits) {}
+        num_k_splits(k_splits),
+        group_units(group_cols / kClusterN > 0 ? group_cols / kClusterN : 1) {}
 
   // Whether the persistent loop has `unit` to run: GroupedTileScheduler's interface. (The kernel's dense
   // loops compare num_units inline, which keeps their generated code as it was before the grouped form.)
@@ -43,10 +44,10 @@ struct TileScheduler {
   // the rank picks the share of K, which differ by at most one K block (the host keeps num_k_splits <=
   // num_k_blocks).
   __device__ TileCoord coord(int unit, int rank) const {
-    const int units_per_group = num_row_groups * kGroupUnits;
+    const int units_per_group = num_row_groups * group_units;
     const int group = unit / units_per_group;
-    const int first_col_unit = group * kGroupUnits;
-    const int group_width = min(kGroupUnits, num_col_units - first_col_unit);
+    const int first_col_unit = group * group_units;
+    const int group_width = min(group_units, num_col_units - first_col_unit);
     const int in_group = unit - group * units_per_group;
     const int m_block = (in_group / group_width) * kClusterM + (kClusterM > 1 ? rank : 0);
     const int n_block = (first_col_unit + in_group % group_width) * kClusterN + (kClusterN > 1 ? rank : 0);

@@ -198,6 +198,27 @@ TEST(Heuristics, TheInputSharingPairRunsWhereTheTwoWaveTileWins) {
   EXPECT_EQ(plan_gemm(4096, 2112, 7168, DeviceModel{}).tile.block_m, 128);
 }
 
+TEST(Heuristics, TheRasterGroupMinimisesTheRowsOneWaveReads) {
+  const DeviceModel h100;
+  // 256x128 pairs at M = 4096 (16 row blocks): 16 columns per group, 9 x 256 + 16 x 128 = 4352 rows per
+  // wave against 16 x 256 + 12 x 128 = 5632 with 8 (DeepGEMM's order for its pair, bench/NOTES.md #49).
+  const TileShape pair{256, 128, 2, false, true};
+  EXPECT_EQ(raster_group_cols(pair, 4096, 4096, 132), 16);
+  EXPECT_EQ(make_plan(pair, 1, 4096, 4096, 7168, h100).raster_group_cols, 16);
+  // 128x160 at 4096 x 7168: 17 x 128 + 8 x 160 = 3456 rows with 8, 9 x 128 + 16 x 160 = 3712 with 16.
+  EXPECT_EQ(raster_group_cols(TileShape{128, 160}, 4096, 7168, 132), 8);
+  // 128x128: 17 x 128 + 8 x 128 = 9 x 128 + 16 x 128, a tie, keeps 8 (every earlier measurement's order).
+  EXPECT_EQ(raster_group_cols(TileShape{128, 128}, 4096, 7168, 132), 8);
+  // Few row blocks: a wave wraps over several groups of 8 and reads every row block anyway; 16 columns per
+  // group then cover the wave in one group (128x144 at M = 2048: 9 x 128 + 16 x 144 against 16 x 128 + 12 x
+  // 144).
+  EXPECT_EQ(raster_group_cols(TileShape{128, 144}, 2048, 8192, 132), 16);
+  // Too few column blocks for a second group: 8.
+  EXPECT_EQ(raster_group_cols(TileShape{128, 128}, 8192, 1024, 132), 8);
+  EXPECT_EQ(raster_group_cols(TileShape{16, 64, 1, true}, 16, 7168, 112), 8);
+  EXPECT_NE(make_plan(pair, 1, 4096, 4096, 7168, h100).describe().find("raster=16"), std::string::npos);
+}
+
 TEST(Heuristics, OddRowBlocksArePaddedToWholeClusters) {
   const TileShape tile{128, 128, 2};
   EXPECT_EQ(num_tiles_launched(tile, 300, 256), 4 * 2);  // 3 row blocks -> 4

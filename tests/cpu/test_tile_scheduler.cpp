@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -37,9 +38,9 @@ using kernels::TileScheduler;
 // ---- dense -------------------------------------------------------------------------------------------
 
 template <int BM, int BN, int kClusterM, int kClusterN>
-void expect_dense_walk(int m, int n, int grid_clusters, const std::string& where) {
+void expect_dense_walk(int m, int n, int grid_clusters, const std::string& where, int group_cols = 8) {
   constexpr int kCluster = kClusterM * kClusterN;
-  const TileScheduler<BM, BN, kClusterM, 8, kClusterN> scheduler(m, n, 4, 1);
+  const TileScheduler<BM, BN, kClusterM, 8, kClusterN> scheduler(m, n, 4, 1, group_cols);
   const int m_blocks = (m + BM - 1) / BM, n_blocks = (n + BN - 1) / BN;
   std::map<std::pair<int, int>, int> seen;
   for (int cluster = 0; cluster < grid_clusters; ++cluster) {
@@ -87,6 +88,31 @@ TEST(TileScheduler, DenseWalkCoversEveryTileOnceAndPairsAgree) {
     expect_dense_walk<128, 128, 2, 1>(m, n, clusters, where + " 128x128x2");
     expect_dense_walk<256, 128, 1, 2>(m, n, clusters, where + " 256x128x2a");
     expect_dense_walk<128, 160, 1, 1>(m, n, clusters, where + " 128x160");
+    // The raster width the plan passes (heuristics::raster_group_cols: 8 or 16; any >= 1 must be safe).
+    const int group_cols = 1 + static_cast<int>(rng() % 20);
+    const std::string with_group = where + " group_cols=" + std::to_string(group_cols);
+    expect_dense_walk<128, 128, 1, 1>(m, n, clusters, with_group + " 128x128", group_cols);
+    expect_dense_walk<128, 128, 2, 1>(m, n, clusters, with_group + " 128x128x2", group_cols);
+    expect_dense_walk<256, 128, 1, 2>(m, n, clusters, with_group + " 256x128x2a", group_cols);
+  }
+}
+
+// A wave of the persistent grid (units 0 .. clusters - 1) covers the row and column blocks that
+// heuristics::raster_group_cols counts: with 16 columns per group the 256x128 pair's first wave at
+// 4096 x 4096 spans 9 row blocks and 16 column blocks, with 8 all 16 row blocks.
+TEST(TileScheduler, WiderRasterGroupsSpanFewerRowBlocksPerWave) {
+  for (const auto& [group_cols, expected_rows, expected_cols] :
+       std::vector<std::tuple<int, int, int>>{{16, 9, 16}, {8, 16, 12}}) {
+    const TileScheduler<256, 128, 1, 8, 2> scheduler(4096, 4096, 4, 1, group_cols);
+    std::set<int> rows, cols;
+    for (int unit = 0; unit < 66; ++unit)
+      for (int rank = 0; rank < 2; ++rank) {
+        const kernels::TileCoord c = scheduler.coord(unit, rank);
+        rows.insert(c.m_block);
+        cols.insert(c.n_block);
+      }
+    EXPECT_EQ(static_cast<int>(rows.size()), expected_rows) << "group_cols=" << group_cols;
+    EXPECT_EQ(static_cast<int>(cols.size()), expected_cols) << "group_cols=" << group_cols;
   }
 }
 
