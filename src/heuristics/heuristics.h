@@ -81,9 +81,9 @@ double estimate_us(TileShape tile, int k_splits, int64_t m, int64_t n, int64_t k
 
 // The raster group width (weight column blocks, 8 or 16) whose first wave of `grid` CTAs touches the fewest
 // operand rows: row blocks x block_m + column blocks x block_n, the bytes per K block that wave reads from
-// HBM when its CTAs re-read each other's tiles from L2. 8 where they tie. A 256x128 pair sharing the input
-// tile at M = 4096 then runs 9 row blocks x 16 column blocks at once (4352 rows) instead of all 16 x 12
-// (5632): DeepGEMM's order for that tile (bench/NOTES.md #49).
+// HBM when its CTAs re-read each other's tiles from L2. 16 only where it saves 10% of them. A 256x128 pair
+// sharing the input tile at M = 4096 then runs 9 row blocks x 16 column blocks at once (4352 rows) instead of
+// all 16 x 12 (5632): DeepGEMM's order for that tile (bench/NOTES.md #49).
 int raster_group_cols(TileShape tile, int64_t m, int64_t n, int grid);
 
 // Up to this many tokens the weight rows always go on wgmma's 64-row side (swapAB tiles); up to
