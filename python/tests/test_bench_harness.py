@@ -624,12 +624,47 @@ def test_compare_two_runs_within_and_outside_the_tolerance(tmp_path, capsys):
     text = (tmp_path / "cmp.md").read_text()
     assert "**no**" in text and "outside: burst vs flashinfer M >= 1024" in text
     empty = _record_with(sample_rows())
-    empty["summaries"] = []
+    empty["rows"], empty["summaries"] = [], []
     records.write_json(str(tmp_path / "e.json"), empty)
     assert compare.main([paths[0], str(tmp_path / "e.json")]) == 2
     assert compare.main([paths[0], str(tmp_path / "missing.json")]) == 2
     with pytest.raises(SystemExit):
         compare.main([paths[0], paths[1], "--tolerance", "0"])
+    capsys.readouterr()
+
+
+def test_compare_matches_the_cases_both_runs_timed(tmp_path, capsys):
+    # Run 1 was cut short by its deadline: it lacks the M = 4096 case, where run 2's blockgemm is 10% slower.
+    # As recorded, the M >= 1024 regime exists in run 2 only and "all" differs; matched, both runs' geomeans
+    # cover the same two cases and agree exactly.
+    short = [r for r in sample_rows() if r["case"]["m"] != 4096]
+    run1, run2 = _record_with(short), _record_with(_scaled_rows(1.10))
+    as_recorded = {r["key"][4]: r for r in compare.compare_summaries(run1, run2, 0.03) if r["key"][3] == "flashinfer"}
+    assert as_recorded["M >= 1024"]["within"] is None and as_recorded["all"]["within"] is False
+    m1, m2, counts = compare.matched_records(run1, run2)
+    # M = 16 and 128: blockgemm and FlashInfer in burst, cuBLASLt at 128 (it rejects M = 16); M = 4096 in run
+    # 2 alone: blockgemm and FlashInfer in burst and steady, cuBLASLt in burst.
+    assert counts == {"matched": 5, "run1_only": 0, "run2_only": 5}
+    matched = {r["key"][4]: r for r in compare.compare_summaries(m1, m2, 0.03) if r["key"][3] == "flashinfer"}
+    assert "M >= 1024" not in matched
+    assert matched["all"]["ratio"] == pytest.approx(1.0) and matched["all"]["run2"]["count"] == 2
+    assert as_recorded["all"]["run2"]["count"] == 3
+    # A protocol only one run timed for a case is dropped from both (run 2 alone times M = 128 steady, on
+    # its three backends).
+    steady = _scaled_rows(1.0)
+    for row in steady:
+        if row["case"]["m"] == 128:
+            row["timings"].append(dict(row["timings"][0], protocol="steady"))
+    _, m2s, counts = compare.matched_records(_record_with(sample_rows()), _record_with(steady))
+    assert counts["run2_only"] == 3 and all(
+        t["protocol"] != "steady" for r in m2s["rows"] if r["case"]["m"] == 128 for t in r["timings"]
+    )
+    paths = [str(tmp_path / "short.json"), str(tmp_path / "slow.json")]
+    records.write_json(paths[0], run1)
+    records.write_json(paths[1], run2)
+    assert compare.main(paths) == 0
+    assert "over the 5 timings" in capsys.readouterr().out
+    assert compare.main(paths + ["--as-recorded"]) == 1
     capsys.readouterr()
 
 

@@ -345,22 +345,9 @@ class Runner:
 def finish(record: Dict, options: Dict) -> None:
     """Summaries into the record, the JSON, the markdown and the plots."""
     from . import report
-    from .summary import dense_regime_summaries, grouped_summaries, protocols_in, suite_backends
+    from .summary import record_summaries
 
-    rows = record["rows"]
-    summaries = []
-    for suite in options["suites"]:
-        for protocol in protocols_in(rows, suite):
-            if suite == "grouped":
-                summaries += grouped_summaries(
-                    rows, suite, protocol, {layout: bk.grouped_pairs(layout) for layout in ("contiguous", "masked")}
-                )
-            else:
-                variants = [n for n in suite_backends(rows, suite) if n.startswith(bk.REFERENCE + "/")]
-                summaries += dense_regime_summaries(
-                    rows, suite, protocol, bk.REFERENCE, list(bk.DENSE_PEERS) + variants
-                )
-    record["summaries"] = summaries
+    record["summaries"] = record_summaries(record["rows"], options["suites"])
     write_json(options["json_path"], record)
     text = report.render(record)
     with open(options["markdown_path"], "w") as handle:

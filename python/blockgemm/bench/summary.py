@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from . import backends as bk
 from .rotation import case_bytes, grouped_weight_bytes
 from .shapes import REGIMES, case_flops, case_key, effective_m, regime
 
@@ -175,6 +176,22 @@ def grouped_summaries(
                         "best": max(values),
                     }
                 )
+    return out
+
+
+def record_summaries(rows: Sequence[Dict], suites: Iterable[str]) -> List[Dict]:
+    """Every summary a record carries: per suite and protocol, the dense regimes' geomeans against each peer
+    (and blockgemm's other paths and layouts), or the grouped layouts' pairs."""
+    out: List[Dict] = []
+    for suite in suites:
+        for protocol in protocols_in(rows, suite):
+            if suite == "grouped":
+                out += grouped_summaries(
+                    rows, suite, protocol, {layout: bk.grouped_pairs(layout) for layout in ("contiguous", "masked")}
+                )
+            else:
+                variants = [n for n in suite_backends(rows, suite) if n.startswith(bk.REFERENCE + "/")]
+                out += dense_regime_summaries(rows, suite, protocol, bk.REFERENCE, list(bk.DENSE_PEERS) + variants)
     return out
 
 
