@@ -10,7 +10,7 @@
 # AB_TARGET=blockgemm-bench builds and runs the benchmark instead (one --shape at a time, AB_ARGS appended,
 # e.g. AB_ARGS="--no-baselines --paths fp8,bf16-fp8"), for what the sweep cannot time (the bf16 paths).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-$PWD/.out}
 mkdir -p "$OUT"
 shapes=$1
@@ -22,7 +22,7 @@ for variant in "$@"; do
   dir=/tmp/ab_$name
   rm -f "$OUT/ab_$name.txt"
   rm -rf "$dir" && mkdir -p "$dir"
-  tar --exclude='./build*' --exclude=./.git -cf - . | tar -xf - -C "$dir"
+  tar --exclude='./build*' --exclude=./.git --exclude=./.peers --exclude=./.peers-work --exclude=./.out -cf - . | tar -xf - -C "$dir"
   if [ "${spec:0:1}" = "@" ]; then
     if command -v patch >/dev/null; then
       patch -s -p1 -d "$dir" <"${spec:1}" || { echo "$name: patch ${spec:1} failed"; continue; }
