@@ -550,6 +550,26 @@ def test_grouped_summaries():
     assert by[("blockgemm/masked", "deepgemm/masked")] == pytest.approx(1.2)
 
 
+def test_record_summaries_cover_every_suite_protocol_and_variant():
+    # What the runner stores in a record and the compare tool recomputes: the dense regimes against every peer
+    # present and blockgemm's own variants (here a per-row weight scale), per protocol; the grouped pairs.
+    rows = sample_rows()
+    rows.append(make_row("deepseek", shapes.dense_case(16, 2112, 7168), "blockgemm/ws=row", burst=[11.0]))
+    contiguous = shapes.contiguous_case(4, 4096, 7168, "uniform", 1024, 1024)
+    rows.append(make_row("grouped", contiguous, "blockgemm/contig-index", burst=[100.0]))
+    rows.append(make_row("grouped", contiguous, "deepgemm/contig-index", burst=[110.0]))
+    found = summary.record_summaries(rows, ["deepseek", "grouped"])
+    keys = {(s["suite"], s["protocol"], s["peer"], s["regime"]) for s in found}
+    assert ("deepseek", "burst", "flashinfer", "M >= 1024") in keys
+    assert ("deepseek", "steady", "flashinfer", "M >= 1024") in keys
+    assert ("deepseek", "burst", "blockgemm/ws=row", "M <= 32") in keys
+    assert ("grouped", "burst", "deepgemm/contig-index", "contiguous") in keys
+    peers = ["flashinfer", "deepgemm", "cublaslt", "cublas-bf16", "blockgemm/ws=row"]
+    dense = summary.dense_regime_summaries(rows, "deepseek", "burst", "blockgemm", peers)
+    assert [s for s in found if s["suite"] == "deepseek" and s["protocol"] == "burst"] == dense
+    assert summary.record_summaries([], ["deepseek"]) == []
+
+
 def test_reference_checks_passed():
     rows = sample_rows()
     assert summary.reference_checks_passed(rows)
