@@ -9,6 +9,7 @@
 # (SWEEP_TILES, SWEEP_SCALE_A_COLMAJOR, ...) passes through; SWEEP_ALL is always on.
 # AB_TARGET=blockgemm-bench builds and runs the benchmark instead (one --shape at a time, AB_ARGS appended,
 # e.g. AB_ARGS="--no-baselines --paths fp8,bf16-fp8"), for what the sweep cannot time (the bf16 paths).
+# AB_JOBS: compile jobs per variant (default: all cores; the variants build at the same time).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-$PWD/.out}
@@ -35,7 +36,7 @@ for variant in "$@"; do
     diff -q "$dir/$file" "$file" >/dev/null && { echo "$name: sed changed nothing in $file"; continue; }
   fi
   ( cmake -S "$dir" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBLOCKGEMM_BUILD_TESTS=OFF \
-      >/dev/null && cmake --build "$dir/build" -j "$(nproc)" --target "$target" >"$OUT/build_$name.log" 2>&1 ) &
+      >/dev/null && cmake --build "$dir/build" -j "${AB_JOBS:-$(nproc)}" --target "$target" >"$OUT/build_$name.log" 2>&1 ) &
 done
 wait
 # Variants take turns shape by shape, AB_ROUNDS times (default 2), in reverse order on odd rounds: the

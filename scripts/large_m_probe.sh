@@ -24,7 +24,7 @@ setup_pid=$!
 
 experiments=bench/experiments
 SWEEP_TILES=${SWEEP_TILES:-256x128mc2a,256x128,128x160} SWEEP_REPEAT=${SWEEP_REPEAT:-3} SWEEP_TIMELINE=1 \
-  AB_ROUNDS=2 OUT=$OUT timeout $((limit - 200)) scripts/ab_sweep.sh \
+  AB_ROUNDS=2 AB_JOBS=3 OUT=$OUT timeout $((limit - 200)) scripts/ab_sweep.sh \
   "--shape 4096,4096,7168 --shape 4096,7168,16384 --shape 2048,8192,28672 --shape 4096,7168,2048" \
   base=: p51=@$experiments/51_release_per_warp_without_syncwarp.patch \
   p52=@$experiments/52_whole_tile_staging_256_rows.patch \
