@@ -5,7 +5,7 @@
 #   scripts/ab_sweep.sh "--shape M,N,K ..." NAME=FILE:SED_EXPR [NAME=@PATCH] [NAME=FILE:SED_EXPR ...]
 #
 # NAME "base" with an empty FILE:SED_EXPR (e.g. base=:) is the tree as it is; NAME=@PATCH applies a unified
-# diff (`patch -p1`) instead of a sed expression. Output: $OUT/ab_NAME.txt. The sweep's environment
+# diff (`patch -p1`) instead of a sed expression, NAME=@PATCH1,PATCH2,... several in that order. Output: $OUT/ab_NAME.txt. The sweep's environment
 # (SWEEP_TILES, SWEEP_SCALE_A_COLMAJOR, ...) passes through; SWEEP_ALL is always on.
 # AB_TARGET=blockgemm-bench builds and runs the benchmark instead (one --shape at a time, AB_ARGS appended,
 # e.g. AB_ARGS="--no-baselines --paths fp8,bf16-fp8"), for what the sweep cannot time (the bf16 paths).
@@ -25,12 +25,18 @@ for variant in "$@"; do
   rm -rf "$dir" && mkdir -p "$dir"
   tar --exclude='./build*' --exclude=./.git --exclude=./.peers --exclude=./.peers-work --exclude=./.out -cf - . | tar -xf - -C "$dir"
   if [ "${spec:0:1}" = "@" ]; then
-    if command -v patch >/dev/null; then
-      patch -s -p1 -d "$dir" <"${spec:1}" || { echo "$name: patch ${spec:1} failed"; continue; }
-    else
-      patch_file=$(realpath "${spec:1}")
-      (cd "$dir" && git apply -p1 "$patch_file") || { echo "$name: patch ${spec:1} failed"; continue; }
-    fi
+    applied=1
+    IFS=, read -r -a patches <<<"${spec:1}"
+    for patch_file in "${patches[@]}"; do
+      if command -v patch >/dev/null; then
+        patch -s -p1 -d "$dir" <"$patch_file" || applied=0
+      else
+        full_path=$(realpath "$patch_file")
+        (cd "$dir" && git apply -p1 "$full_path") || applied=0
+      fi
+      [ "$applied" = 1 ] || { echo "$name: patch $patch_file failed"; break; }
+    done
+    [ "$applied" = 1 ] || continue
   elif [ -n "$file" ]; then
     sed -i -E "$expr" "$dir/$file"
     diff -q "$dir/$file" "$file" >/dev/null && { echo "$name: sed changed nothing in $file"; continue; }

@@ -3,7 +3,7 @@
 # the repository root with .peers and .deps carried. In one call of ~10 minutes:
 #   1. DeepGEMM built into .peers-work/ (scripts/device_bench.sh --setup-only --no-warmup), in the background
 #      beside 2.
-#   2. blockgemm-plan-sweep built from the head and from each experiment patch 51-56 (scripts/ab_sweep.sh), then
+#   2. blockgemm-plan-sweep built from the head and from each experiment patch 51-55 and from 51 + 52 + 53 + 55 together (scripts/ab_sweep.sh), then
 #      timed on the large-M shapes, variants taking turns; patch 54 prints CTA 0's timeline per plan.
 #   3. scripts/ncu_vs_deepgemm.sh --source on 4096x4096x7168 (warp-stall sampling per SASS instruction, ours
 #      and DeepGEMM's) while the call has time left.
@@ -30,7 +30,7 @@ SWEEP_TILES=${SWEEP_TILES:-256x128mc2a,256x128,128x160} SWEEP_REPEAT=${SWEEP_REP
   p52=@$experiments/52_whole_tile_staging_256_rows.patch \
   p53=@$experiments/53_input_scales_in_boxes_256_rows.patch p54=@$experiments/54_timeline_of_cta0.patch \
   p55=@$experiments/55_math_warpgroups_start_tiles_together.patch \
-  p56=@$experiments/56_deepgemm_like_51_52_53_55.patch
+  p51_52_53_55=@$experiments/51_release_per_warp_without_syncwarp.patch,$experiments/52_whole_tile_staging_256_rows.patch,$experiments/53_input_scales_in_boxes_256_rows.patch,$experiments/55_math_warpgroups_start_tiles_together.patch
 echo "== A/B done at $(elapsed) s"
 grep -A14 "timeline of CTA 0" "$OUT/ab_p54.txt" 2>/dev/null | head -60
 
