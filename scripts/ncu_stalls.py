@@ -22,17 +22,24 @@ def _number(text: str) -> float:
 
 
 def _tables(path: str) -> List[List[List[str]]]:
-    """Splits a CSV with repeated header rows into one table per kernel (header first)."""
+    """Splits a CSV into one table per kernel (header first). Two layouts: the raw page repeats its header row
+    before each kernel's row; the source page precedes each kernel's table by a `"Kernel Name","<name>"` row
+    (the table's header is the row after it), whose name becomes the table's first body row's label."""
     with open(path, newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row]
+        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
     tables: List[List[List[str]]] = []
     header = None
+    expect_header = False
     for row in rows:
-        if header is None or row[0] == header[0] and row == header:
+        if row[0] == "Kernel Name" and len([c for c in row if c]) <= 2:
+            expect_header = True  # source page: the next row is this kernel's header
+            continue
+        if expect_header or header is None or row == header:
             known = ("ID", "Kernel Name", "# Address", "Address", "Source")
-            if header is None and not any(c in known or "Sampling" in c for c in row):
+            if not expect_header and header is None and not any(c in known or "Sampling" in c for c in row):
                 continue  # preamble (==PROF== lines, program output)
             header = row
+            expect_header = False
             tables.append([row])
         else:
             tables[-1].append(row)
