@@ -152,6 +152,33 @@ __device__ __forceinline__ void with_static_index(int index, F&& f) {
   with_static_index(index, f, std::make_integer_sequence<int, kCount>{});
 }
 
+// One lane's rows of a stage's scale column (rows lane, lane + 32, ... of kRows), each held as the address
+// of its scale in K block 0, so that a K block's copies cost an add each. A row for which `locate` returns
+// false (past M or N) copies nothing (cp.async writes its 4 bytes as zero) from an address that stays in
+// the tensor: `base` plus the K block's offset.
+template <int kRows>
+struct ScaleRows {
+  static constexpr int kPerLane = (kRows + 31) / 32;
+  const float* src[kPerLane > 0 ? kPerLane : 1];
+  uint32_t valid = 0;
+
+  template <class Locate>
+  __device__ __forceinline__ void init(int lane, const float* base, Locate&& locate) {
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) {
+      const int i = lane + 32 * j;
+      src[j] = base;
+      if ((kRows % 32 == 0 || i < kRows) && locate(i, src[j])) valid |= 1u << j;
+    }
+  }
+  __device__ __forceinline__ void copy(float* stage_column, int lane, int64_t k_offset) const {
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j)
+      if (kRows % 32 == 0 || lane + 32 * j < kRows)
+        ptx::cp_async_ca_4(stage_column + lane + 32 * j, src[j] + k_offset, (valid >> j) & 1u);
+  }
+};
+
 // Position in the stage ring, carried across tiles so producer and consumers stay in lock step.
 template <int kNumStages>
 struct PipelineState {
@@ -314,6 +341,11 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         }
       }
     } else if (warp_in_group == 1) {
+      constexpr bool kPerRow = Config::kWeightScale == WeightScaleKind::kPerRow;
+      // 256-row tiles hold each lane's eight row addresses across the tile (ScaleRows): 11.5% fewer cycles
+      // at 4096x4096x7168. Narrower tiles compute them per K block as before: holding them measured 2-3%
+      // more cycles in 128x160 (bench/NOTES.md #58).
+      constexpr bool kHoldScaleRows = BLOCK_M >= 256;
       for (int unit = first_unit; kGrouped ? scheduler.has_unit(unit) : unit < scheduler.num_units;
            unit += unit_stride) {
         const auto coord = scheduler.coord(unit, cta_rank);
@@ -321,46 +353,65 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         const int n0 = coord.n_block * BLOCK_N;
         // Grouped: where this group's scales start (rows of A are counted from the view's first row, or from
         // the group's first row for a (G, M_max, K/128) input scale).
-        [[maybe_unused]] const float* scale_a_group = params.scale_a;
-        [[maybe_unused]] const float* scale_b_group = params.scale_b;
-        [[maybe_unused]] int scale_a_row0 = 0;
+        const float* scale_a_base = params.scale_a;
+        const float* scale_b_base = params.scale_b;
+        [[maybe_unused]] int scale_a_row0 = 0, a_rows = params.m;
         if constexpr (kGrouped) {
-          scale_a_group += coord.group * params.scale_a_group_stride;
-          scale_b_group += coord.group * params.scale_b_group_stride;
+          scale_a_base += coord.group * params.scale_a_group_stride;
+          scale_b_base += coord.group * params.scale_b_group_stride;
           scale_a_row0 = coord.row_start - coord.group * params.scale_a_group_rows;
+          a_rows = coord.rows;
         }
-        for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
-          ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
-          // Rows past M read nothing and get scale 0: their A rows are TMA zero fill anyway. (A quantized
-          // in the kernel brings its own scales.) Grouped: rows past the group's end likewise.
-          for (int i = lane; i < (Config::kQuantizeInput ? 0 : BLOCK_M); i += 32) {
-            if constexpr (kGrouped) {
-              const bool valid = m0 + i < coord.rows;
-              const float* src =
-                  scale_a_group +
-                  (valid ? (scale_a_row0 + m0 + i) * params.scale_a_row_stride + kb * params.scale_a_k_stride
-                         : 0);
-              ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
-            } else {
-              const int row = m0 + i;
-              const bool valid = row < params.m;
-              const float* src = params.scale_a +
-                                 (valid ? row * params.scale_a_row_stride + kb * params.scale_a_k_stride : 0);
-              ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
-            }
-          }
+        if constexpr (kHoldScaleRows) {
+          // Row addresses once per tile, so that a K block costs an add and a copy per row (bench/NOTES.md
+          // #58): this warp shares its SM sub-partition with a math warp, whose promotion it used to slow by
+          // ~180 instructions of 64-bit address arithmetic issued in the same cycles. Rows past M (past the
+          // group's end) read nothing and get scale 0: their A rows are TMA zero fill anyway. (A quantized in
+          // the kernel brings its own scales.)
+          ScaleRows<Config::kQuantizeInput ? 0 : BLOCK_M> a_rows_of_lane;
+          a_rows_of_lane.init(lane, scale_a_base, [&](int i, const float*& src) {
+            if (m0 + i >= a_rows) return false;
+            src += (scale_a_row0 + m0 + i) * params.scale_a_row_stride;
+            return true;
+          });
           // Per row: one scale per column. Per block: the tile's first weight block and, for a two-block
           // tile, the next one (past N only when no column of the tile lies in it).
-          for (int i = lane; i < Config::kNumScaleB; i += 32) {
-            constexpr bool kPerRow = Config::kWeightScale == WeightScaleKind::kPerRow;
+          ScaleRows<Config::kNumScaleB> b_rows_of_lane;
+          b_rows_of_lane.init(lane, scale_b_base, [&](int i, const float*& src) {
             const int64_t scale_row = kPerRow ? n0 + i : n0 / 128 + i;
-            const bool valid = (kPerRow ? scale_row : scale_row * 128) < params.n;
-            const float* src =
-                (kGrouped ? scale_b_group : params.scale_b) +
-                (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
-            ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
+            if ((kPerRow ? scale_row : scale_row * 128) >= params.n) return false;
+            src += scale_row * params.scale_b_row_stride;
+            return true;
+          });
+          for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
+            ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+            a_rows_of_lane.copy(smem.scale_a(pipe.stage), lane, kb * params.scale_a_k_stride);
+            b_rows_of_lane.copy(smem.scale_b(pipe.stage), lane, kb * params.scale_b_k_stride);
+            ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
           }
-          ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
+        } else {
+          for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
+            ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+            // Rows past M (past the group's end) read nothing and get scale 0, as above.
+            for (int i = lane; i < (Config::kQuantizeInput ? 0 : BLOCK_M); i += 32) {
+              const bool valid = m0 + i < a_rows;
+              const float* src = scale_a_base + (valid ? (scale_a_row0 + m0 + i) * params.scale_a_row_stride +
+                                                             kb * params.scale_a_k_stride
+                                                       : 0);
+              ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
+            }
+            // Per row: one scale per column. Per block: the tile's first weight block and, for a two-block
+            // tile, the next one (past N only when no column of the tile lies in it).
+            for (int i = lane; i < Config::kNumScaleB; i += 32) {
+              const int64_t scale_row = kPerRow ? n0 + i : n0 / 128 + i;
+              const bool valid = (kPerRow ? scale_row : scale_row * 128) < params.n;
+              const float* src =
+                  scale_b_base +
+                  (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
+              ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
+            }
+            ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
+          }
         }
       }
     }
