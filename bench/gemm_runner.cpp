@@ -128,12 +128,21 @@ ShapeResult run_shape(const Shape& shape, const Options& options, GemmBackends& 
     return TensorView::matrix(out, options.out_dtype, shape.m, shape.n, dev);
   };
   const SetPointers first = sets.pointers(0);
+  // The workspace the header offers fp8 callers (row-major input scales copied M-contiguous before long
+  // plans), lent as the Python wrapper lends it; shared by the rotation sets like the bf16 one below.
+  std::unique_ptr<DeviceBuffer> fp8_workspace;
+  std::optional<blockgemm::Workspace> fp8_workspace_arg;
+  if (const std::size_t bytes = blockgemm::fp8_blockscale_gemm_sm90_workspace_bytes(
+          input_fp8_view(first), weight_fp8_view(first), input_scale_view(first))) {
+    fp8_workspace = std::make_unique<DeviceBuffer>(bytes);
+    fp8_workspace_arg = blockgemm::Workspace{fp8_workspace->bytes(), bytes};
+  }
   check_and_capture({"blockgemm", &result.ours,
                      [&](int set, cudaStream_t s) {
                        const SetPointers p = sets.pointers(set);
-                       blockgemm::fp8_blockscale_gemm_sm90(input_fp8_view(p), weight_fp8_view(p),
-                                                           input_scale_view(p), weight_scale_view(p),
-                                                           out_view(p.out_ours), options.out_dtype, s);
+                       blockgemm::fp8_blockscale_gemm_sm90(
+                           input_fp8_view(p), weight_fp8_view(p), input_scale_view(p), weight_scale_view(p),
+                           out_view(p.out_ours), options.out_dtype, s, fp8_workspace_arg);
                      },
                      first.out_ours, options.out_dtype, &expected, ""},
                     shape, rows, sets, stream, timed);

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One device call for bench/NOTES.md "Next" 0 (run from the repository root on the GPU machine, carrying .deps):
-#   1. SM cycles at a locked clock (scripts/ab_cycles.sh) of the head and experiment patches 54, 57, 61 and 62 on
+#   1. SM cycles at a locked clock (scripts/ab_cycles.sh) of the head and experiment patches 54, 57 and 62 on
 #      the large-M shapes; the head has no 128x256 tile, so its 128x256 rows fail by design.
 #   2. CTA 0's timeline (patch 54, SWEEP_TIMELINE=1) of the 256x128 pair and 128x160 at 4096x4096x7168.
 #   3. The GPU tests of patch 62's tile in its own tree, then racecheck on them.
-# ~8 minutes on an H100. Results in $OUT: experiments_probe.log, cycles_raw.tgz, p62_tests_build.log.
+# ~3 minutes on an H100 (eighteenth session: 162 s). Results in $OUT: experiments_probe.log, cycles_raw.tgz, p62_tests_build.log.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-$PWD/.out}
@@ -17,7 +17,7 @@ E=bench/experiments
 OUT=/tmp/experiments_cycles AB_JOBS=3 timeout 330 scripts/ab_cycles.sh \
   "4096,4096,7168,256x128mc2a 4096,4096,7168,128x160 4096,7168,16384,128x160 4096,4096,7168,128x256 4096,7168,16384,128x256" \
   base=: p54=@$E/54_timeline_of_cta0.patch p57=@$E/57_unroll_math_k_loop.patch \
-  p61=@$E/61_scale_gathers_on_three_warps.patch p62=@$E/62_a_from_registers_128x256.patch
+  p62=@$E/62_a_from_registers_128x256.patch
 echo "== cycles done at $(elapsed) s"
 tar czf "$OUT/cycles_raw.tgz" -C /tmp experiments_cycles 2>/dev/null
 if [ -x /tmp/ab_p54/build/blockgemm-plan-sweep ]; then

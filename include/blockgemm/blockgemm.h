@@ -18,15 +18,22 @@
 
 namespace blockgemm {
 
-// Device memory the caller lends for quantizing bf16 operands (see fp8_blockscale_gemm_sm90_workspace_bytes).
+// Device memory the caller lends for quantizing bf16 operands, and for an fp8 input's scales (see
+// fp8_blockscale_gemm_sm90_workspace_bytes).
 struct Workspace {
   void* data = nullptr;  // 256-byte aligned, on the operands' device
   std::size_t bytes = 0;
 };
 
-// Bytes of workspace a call with these operands needs: 0 for fp8 x fp8; for a bf16 input its fp8 copy and
-// scales; for a bf16 weight its fp8 copy and block scales.
-std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(const TensorView& input, const TensorView& weight);
+// Bytes of workspace a call with these operands uses: for a bf16 input its fp8 copy and scales; for a bf16
+// weight its fp8 copy and block scales (required: without a workspace the library grows one of its own).
+// fp8 x fp8 needs none, but some long ones (a 128x160 or 128x144 plan of >= ~150 us, M >= 128) with row-major
+// input scales run faster given this many bytes, into which the scales are first copied M-contiguous; 0 where
+// input_scale is M-contiguous already, the plan gains nothing, or the operands are ones the call refuses.
+// Without input_scale the row-major layout is assumed. Queries the device's SM count on first use.
+std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(
+    const TensorView& input, const TensorView& weight,
+    const std::optional<TensorView>& input_scale = std::nullopt);
 
 // Computes out = input . weight^T on `stream`. No allocation, no host synchronisation: safe inside CUDA
 // graph capture.
@@ -43,7 +50,9 @@ std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(const TensorView& input, co
 //   out_dtype, when given, must equal out's dtype.
 // bf16 operands are quantized into `workspace`, or, when none is given, into a buffer the library keeps
 // per device; that one grows on first use of a larger problem, which cannot happen during CUDA graph
-// capture (run the shape once before capturing, or pass a workspace).
+// capture (run the shape once before capturing, or pass a workspace). With fp8 operands a workspace of
+// fp8_blockscale_gemm_sm90_workspace_bytes() is optional (used, not required; one too small or not 256-byte
+// aligned is ignored; one overlapping an operand is an error where the call would use it).
 // Throws blockgemm::Error naming the argument, the expected and the given value on any bad input
 // ("fp8_blockscale_gemm_sm90: <argument>: expected ..., got ...", with FlashInfer's wording inside where its
 // callers match on it), all checked before the device is queried; a GPU other than Hopper is an invalid

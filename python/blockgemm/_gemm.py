@@ -13,6 +13,9 @@ import torch
 from . import _blockgemm_ext as _ext
 
 _FUNCTION = "fp8_blockscale_gemm_sm90"
+# Below this many input rows an fp8 call never copies its input scales (heuristics.h,
+# kTransposeInputScalesMinRows): small-M calls skip the workspace query, a plan on the host.
+_MIN_ROWS_FOR_SCALE_COPY = 128
 
 # Every argument error, the extension's and this module's alike: a ValueError (FlashInfer's class for each of
 # its documented errors) that is also a RuntimeError. An extension built before the class existed raises
@@ -95,18 +98,31 @@ def _run(
     out: torch.Tensor,
 ) -> None:
     input_desc, weight_desc = _desc(input), _desc(weight)
+    input_scale_desc = _optional_desc(input_scale)
     workspace = None
     # bf16 operands are quantized into a workspace. Taking it from torch's caching allocator makes it cheap
     # per call and valid under CUDA graph capture (it comes from the graph's private pool), where the
-    # library's own buffer could not grow.
-    if (input.dtype == torch.bfloat16 or weight.dtype == torch.bfloat16) and input.is_cuda:
+    # library's own buffer could not grow. An fp8 input's row-major scales are copied M-contiguous into one
+    # before a long GEMM (bench/NOTES.md #63): asked only where M is large enough for that to be possible.
+    nbytes = 0
+    if input.is_cuda and (input.dtype == torch.bfloat16 or weight.dtype == torch.bfloat16):
         nbytes = _ext.workspace_bytes(input_desc, weight_desc)
-        if nbytes > 0:
+    elif input.is_cuda and input.dim() == 2 and input.shape[0] >= _MIN_ROWS_FOR_SCALE_COPY:
+        try:
+            nbytes = _ext.workspace_bytes(input_desc, weight_desc, input_scale_desc)
+        except Exception:  # an argument the call below reports, with its own message
+            nbytes = 0
+    if nbytes > 0:
+        try:
             workspace = torch.empty(nbytes, dtype=torch.uint8, device=input.device)
+        except torch.cuda.OutOfMemoryError:
+            if input.dtype == torch.bfloat16 or weight.dtype == torch.bfloat16:
+                raise
+            workspace = None  # the fp8 call's workspace is optional: read the scales as given
     _ext.gemm(
         input_desc,
         weight_desc,
-        _optional_desc(input_scale),
+        input_scale_desc,
         _optional_desc(weight_scale),
         _desc(out),
         _stream(input),

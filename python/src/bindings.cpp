@@ -52,7 +52,8 @@ void gemm(nb::handle input, nb::handle weight, nb::handle input_scale, nb::handl
   const std::optional<TensorView> sb = parse_optional_matrix(kGemm, "weight_scale", weight_scale);
   const TensorView c = parse_matrix(kGemm, "out", out);
   // Without a workspace the library falls back to its own per-device buffer, which cannot grow during
-  // graph capture; the Python wrapper always lends one from torch's allocator for bf16 operands.
+  // graph capture; the Python wrapper always lends one from torch's allocator for bf16 operands, and for
+  // fp8 ones where the input scales are worth copying M-contiguous first.
   std::optional<blockgemm::Workspace> workspace;
   if (workspace_bytes > 0)
     workspace = blockgemm::Workspace{reinterpret_cast<void*>(workspace_ptr), workspace_bytes};
@@ -63,10 +64,11 @@ void gemm(nb::handle input, nb::handle weight, nb::handle input_scale, nb::handl
   blockgemm::fp8_blockscale_gemm_sm90(a, b, sa, sb, c, std::nullopt, to_stream(stream), workspace);
 }
 
-std::size_t workspace_bytes(nb::handle input, nb::handle weight) {
+std::size_t workspace_bytes(nb::handle input, nb::handle weight, nb::handle input_scale) {
   return blockgemm::fp8_blockscale_gemm_sm90_workspace_bytes(
       parse_matrix(kGemm, "input", input, kOperandDtype),
-      parse_matrix(kGemm, "weight", weight, kOperandDtype));
+      parse_matrix(kGemm, "weight", weight, kOperandDtype),
+      parse_optional_matrix(kGemm, "input_scale", input_scale));
 }
 
 template <void (*Cast)(const TensorView&, const TensorView&, const TensorView&, cudaStream_t)>
@@ -118,8 +120,9 @@ NB_MODULE(_blockgemm_ext, m) {
   m.def("gemm", &gemm, "input"_a, "weight"_a, "input_scale"_a.none(), "weight_scale"_a.none(), "out"_a,
         "stream"_a, "workspace_ptr"_a, "workspace_bytes"_a,
         "out = input . weight^T on `stream` (cudaStream_t as int); the scales may be None. Asynchronous.");
-  m.def("workspace_bytes", &workspace_bytes, "input"_a, "weight"_a,
-        "Bytes of workspace gemm needs for these operands (0 for fp8 x fp8).");
+  m.def("workspace_bytes", &workspace_bytes, "input"_a, "weight"_a, "input_scale"_a.none() = nb::none(),
+        "Bytes of workspace gemm uses for these operands (for fp8 x fp8: the M-contiguous copy of row-major "
+        "input scales before a long plan, else 0).");
   m.def(
       "per_token_cast",
       [](nb::handle x, nb::handle out, nb::handle scales, std::uintptr_t stream) {

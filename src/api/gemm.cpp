@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "blockgemm/quantize.h"
 #include "heuristics/heuristics.h"
 #include "kernels/launch.h"
+#include "quantize/scale_transpose.h"
 
 namespace blockgemm {
 namespace {
@@ -141,15 +143,82 @@ void quantize_operands(const TensorView& input, const TensorView& weight, kernel
   }
 }
 
+// Row-major input scales, the (M, K/128) layout per_token_cast_to_fp8 returns, cost a normal tile one 4-byte
+// gather per row and K block, each its own shared-memory wavefront (bench/NOTES.md #60, #63). Before a plan
+// long enough to repay a ~2 us kernel they are copied M-contiguous (K/128, ceil4(M)) into the caller's
+// workspace; without one (or with one too small) the kernel reads them as given: the library allocates
+// nothing for an fp8 x fp8 call. Bytes of that copy, 0 where none is made.
+std::size_t transposed_input_scale_bytes(int64_t m, int64_t k, const heuristics::GemmPlan& plan) {
+  const int64_t k_groups = k / 128;
+  // The transpose's grid has K/128 / 32 rows of blocks on y (at most 65535).
+  if (!heuristics::transposes_input_scales(plan, m) || k_groups > int64_t{65535} * 32) return 0;
+  const std::size_t bytes = static_cast<std::size_t>((m + 3) / 4 * 4 * k_groups) * sizeof(float);
+  return (bytes + api::kWorkspaceAlignment - 1) / api::kWorkspaceAlignment * api::kWorkspaceAlignment;
+}
+
+void transpose_input_scales(kernels::Fp8GemmArgs& args, const heuristics::GemmPlan& plan,
+                            const TensorView& input, const TensorView& weight,
+                            const std::optional<TensorView>& input_scale,
+                            const std::optional<TensorView>& weight_scale, const TensorView& out,
+                            const Workspace& workspace, cudaStream_t stream) {
+  const std::size_t needed = transposed_input_scale_bytes(args.m, args.k, plan);
+  if (needed == 0 || workspace.data == nullptr || workspace.bytes < needed ||
+      reinterpret_cast<uintptr_t>(workspace.data) % api::kWorkspaceAlignment != 0)
+    return;
+  // The transpose writes the workspace while the GEMM before it in the stream may still read its operands.
+  const api::ArgumentCheck check("fp8_blockscale_gemm_sm90");
+  const TensorView span =
+      TensorView::matrix(workspace.data, DType::kFloat8E4M3, 1, static_cast<int64_t>(needed), input.device);
+  check.require_disjoint("workspace", span, "input", input);
+  check.require_disjoint("workspace", span, "weight", weight);
+  check.require_disjoint("workspace", span, "out", out);
+  if (input_scale) check.require_disjoint("workspace", span, "input_scale", *input_scale);
+  if (weight_scale) check.require_disjoint("workspace", span, "weight_scale", *weight_scale);
+  const int64_t ld = (int64_t{args.m} + 3) / 4 * 4;
+  auto* scales = static_cast<float*>(workspace.data);
+  quantize::transpose_scales(args.scale_a, args.m, args.k / 128, args.scale_a_row_stride,
+                             args.scale_a_k_stride, scales, ld, stream);
+  args.scale_a = scales;
+  args.scale_a_row_stride = 1;
+  args.scale_a_k_stride = ld;
+}
+
 }  // namespace
 
-std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(const TensorView& input, const TensorView& weight) {
+std::size_t fp8_blockscale_gemm_sm90_workspace_bytes(const TensorView& input, const TensorView& weight,
+                                                     const std::optional<TensorView>& input_scale) {
   const bool quantize_input = input.dtype == DType::kBFloat16;
   const bool quantize_weight = weight.dtype == DType::kBFloat16;
-  if (!quantize_input && !quantize_weight) return 0;
-  const api::QuantizedLayout layout{input.rows(), weight.rows(), input.cols(), quantize_input,
-                                    quantize_weight};
-  return layout.bytes();
+  if (quantize_input || quantize_weight) {
+    const api::QuantizedLayout layout{input.rows(), weight.rows(), input.cols(), quantize_input,
+                                      quantize_weight};
+    return layout.bytes();
+  }
+  // fp8 x fp8: room for the M-contiguous copy of row-major input scales where the plan repays it; 0 where the
+  // given scales are M-contiguous already. Operands the call would refuse (the checks it makes first: dtypes,
+  // ranks, shapes, the scale's dtype) get 0 here, not an error: the call reports them, with its own messages.
+  constexpr int64_t kMaxDim = std::numeric_limits<int32_t>::max();
+  if (input.dtype != DType::kFloat8E4M3 || weight.dtype != DType::kFloat8E4M3 || input.rank != 2 ||
+      weight.rank != 2 || input.device < 0)
+    return 0;
+  const int64_t m = input.rows(), n = weight.rows(), k = input.cols();
+  if (m < heuristics::kTransposeInputScalesMinRows || n < 1 || k < 128 || k % 128 != 0 ||
+      weight.cols() != k || m > kMaxDim || n > kMaxDim || k > kMaxDim)
+    return 0;
+  const int64_t k_groups = k / 128;
+  if (input_scale) {
+    if (input_scale->rank != 2 || input_scale->dtype != DType::kFloat32) return 0;
+    const bool documented = input_scale->rows() == m && input_scale->cols() == k_groups;
+    const bool transposed = !documented && input_scale->rows() == k_groups && input_scale->cols() == m;
+    if (!documented && !transposed) return 0;
+    if (input_scale->strides[transposed ? 1 : 0] == 1) return 0;
+  }
+  try {
+    return transposed_input_scale_bytes(m, k, make_plan(m, n, k, device_model(input.device)));
+  } catch (const Error&) {
+    cudaGetLastError();  // the failed SM-count query's error is not this caller's
+    return 0;            // no SM count for that device: the call reports the device
+  }
 }
 
 void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
@@ -198,6 +267,9 @@ void fp8_blockscale_gemm_sm90(const TensorView& input, const TensorView& weight,
   if (args.quantize_input || args.quantize_weight) {
     if (!workspace) lease = api::internal_workspace(input.device, quantized_layout(args).bytes(), stream);
     quantize_operands(input, weight, args, workspace ? workspace->data : lease.data, stream);
+  } else if (args.scale_a != nullptr && !args.quantize_input_in_kernel && args.scale_a_row_stride != 1 &&
+             workspace) {
+    transpose_input_scales(args, plan, input, weight, input_scale, weight_scale, out, *workspace, stream);
   }
   kernels::launch_fp8_gemm(plan, args, stream);
 }

@@ -111,6 +111,23 @@ inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
   return plan.tile.swap_ab && plan.tile.block_m <= kMaxTokensQuantizedInKernel;
 }
 
+// Row-major input scales, the (M, K/128) layout per_token_cast_to_fp8 returns, cost a normal tile one 4-byte
+// gather per row and K block, each its own shared-memory wavefront (bench/NOTES.md #60). Before the plans
+// where copying them M-contiguous first measured faster, the API does that into the caller's workspace, a
+// ~2-3 us kernel (#63; H100, burst, same run): 128x160 -4.9% at 4096x7168x16384, -2.6% at 4096x7168x4096,
+// -0.6% at 1024x7168x16384; 128x144 -0.8% at 2048x8192x28672. Not before the others: 128x192 measured 0 to
+// +5.3% slower on five shapes (why is open) and the 256x128 pair, whose scale warp holds its row addresses
+// (#58), +1.1%. The Python wrapper asks for the workspace only from kTransposeInputScalesMinRows rows
+// (python/blockgemm/_gemm.py): keep the two equal.
+inline constexpr double kTransposeInputScalesMinUs = 150;
+inline constexpr int64_t kTransposeInputScalesMinRows = 128;
+inline bool transposes_input_scales(const GemmPlan& plan, int64_t m) {
+  const TileShape tile = plan.tile;
+  const bool gains = !tile.swap_ab && tile.block_m == 128 && tile.multicast == 1 &&
+                     (tile.block_n == 144 || tile.block_n == 160);
+  return gains && m >= kTransposeInputScalesMinRows && plan.estimated_us >= kTransposeInputScalesMinUs;
+}
+
 // ---- grouped GEMM (mixture of experts) -------------------------------------------------------------------
 // One persistent kernel runs every group: its tile scheduler walks (group, row block, column block) units,
 // group g taking rows [row_start_g, row_start_g + rows_g) of the input and weight rows [g N, g N + N). The

@@ -13,6 +13,7 @@
 #include "blockgemm/quantize.h"
 #include "ptx/ptx.cuh"
 #include "quantize/fp8_cast.cuh"
+#include "quantize/scale_transpose.h"
 
 namespace blockgemm {
 namespace {
@@ -253,6 +254,39 @@ bool validate_cast_args(const char* function, const TensorView& x, const TensorV
   return true;
 }
 
+// 32 x 32 tiles through shared memory: rows of the source are read along its fast axis and columns of the
+// destination written along its own, both coalesced for the row-major (M, K/128) layout and its transpose.
+constexpr int kTransposeTile = 32;
+constexpr int kTransposeRowsPerPass = 8;
+
+struct TransposeArgs {
+  const float* src;
+  int64_t rows, cols, src_row_stride, src_col_stride;
+  float* dst;
+  int64_t dst_ld;
+};
+
+__global__ void __launch_bounds__(kTransposeTile* kTransposeRowsPerPass)
+    transpose_scales_kernel(const TransposeArgs args) {
+  ptx::griddepcontrol_wait();
+  ptx::griddepcontrol_launch_dependents();
+  __shared__ float tile[kTransposeTile][kTransposeTile + 1];  // +1: the column reads hit 32 banks
+  // Row tiles on x (up to 2^31 - 1 blocks): M may exceed y's 65535 x 32 rows, K/128 may not (the caller
+  // checks).
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kTransposeTile;
+  const int64_t col0 = static_cast<int64_t>(blockIdx.y) * kTransposeTile;
+  for (int i = threadIdx.y; i < kTransposeTile; i += kTransposeRowsPerPass) {
+    const int64_t r = row0 + i, c = col0 + threadIdx.x;
+    if (r < args.rows && c < args.cols)
+      tile[i][threadIdx.x] = __ldg(args.src + r * args.src_row_stride + c * args.src_col_stride);
+  }
+  __syncthreads();
+  for (int i = threadIdx.y; i < kTransposeTile; i += kTransposeRowsPerPass) {
+    const int64_t c = col0 + i, r = row0 + threadIdx.x;
+    if (r < args.rows && c < args.cols) args.dst[c * args.dst_ld + r] = tile[threadIdx.x][i];
+  }
+}
+
 void check_launch(const char* function) {
   const cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess)
@@ -285,4 +319,18 @@ void per_block_cast_to_fp8(const TensorView& x, const TensorView& out, const Ten
   check_launch(kFunction);
 }
 
+namespace quantize {
+
+void transpose_scales(const float* src, int64_t rows, int64_t cols, int64_t src_row_stride,
+                      int64_t src_col_stride, float* dst, int64_t dst_ld, cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  const TransposeArgs args{src, rows, cols, src_row_stride, src_col_stride, dst, dst_ld};
+  const dim3 grid(static_cast<unsigned>(ceil_div(rows, kTransposeTile)),
+                  static_cast<unsigned>(ceil_div(cols, kTransposeTile)));
+  cudaGetLastError();  // drop any stale error so the check after the launch sees only this launch's
+  transpose_scales_kernel<<<grid, dim3(kTransposeTile, kTransposeRowsPerPass), 0, stream>>>(args);
+  check_launch("fp8_blockscale_gemm_sm90 (input scale transpose)");
+}
+
+}  // namespace quantize
 }  // namespace blockgemm

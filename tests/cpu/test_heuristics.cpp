@@ -281,5 +281,31 @@ TEST(Heuristics, Bf16InputIsQuantizedInKernelForTheSmallSwapAbTiles) {
   }
 }
 
+// bench/NOTES.md #63: the input-scale copy runs before the long normal plans of the tiles where it measured
+// faster (128x160, 128x144), never before swapAB ones, other tiles, short plans or below 128 rows.
+TEST(Heuristics, InputScalesAreTransposedOnlyWhereTheCopyMeasuredFaster) {
+  const DeviceModel h100;
+  auto transposes = [&](int64_t m, int64_t n, int64_t k) {
+    return transposes_input_scales(plan_gemm(m, n, k, h100), m);
+  };
+  EXPECT_TRUE(transposes(4096, 7168, 16384));  // 128x160
+  EXPECT_TRUE(transposes(4096, 7168, 4096));   // 128x160, ~183 us
+  EXPECT_TRUE(transposes(4090, 7168, 4096));   // the GPU test's shape
+  EXPECT_TRUE(transposes(2048, 8192, 28672));  // 128x144
+  EXPECT_FALSE(transposes(4096, 4096, 7168));  // the 256x128 pair
+  EXPECT_FALSE(transposes(2050, 4096, 7168));  // 128x192
+  EXPECT_FALSE(transposes(8192, 7168, 2048));  // 128x192
+  EXPECT_FALSE(transposes(1534, 7168, 7168));  // 128x144, ~132 us: too short
+  for (const int64_t m : {1, 16, 32, 64, 127}) EXPECT_FALSE(transposes(m, 7168, 16384));
+  // The rule itself: a 128x160 plan estimated just below and just above the threshold.
+  GemmPlan plan;
+  plan.tile = TileShape{128, 160};
+  plan.estimated_us = kTransposeInputScalesMinUs - 1;
+  EXPECT_FALSE(transposes_input_scales(plan, 4096));
+  plan.estimated_us = kTransposeInputScalesMinUs;
+  EXPECT_TRUE(transposes_input_scales(plan, 4096));
+  EXPECT_FALSE(transposes_input_scales(plan, kTransposeInputScalesMinRows - 1));
+}
+
 }  // namespace
 }  // namespace blockgemm::heuristics

@@ -124,6 +124,40 @@ TEST(Validation, WorkspaceBytesCoverTheQuantizedOperands) {
   EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(a, b) % 256, 0u);
 }
 
+// fp8 x fp8: a workspace only for the M-contiguous copy of row-major input scales before a long plan
+// (bench/NOTES.md #63). Never an error here: operands the call would refuse get 0, and the call reports them.
+TEST(Validation, Fp8WorkspaceBytesOnlyForTheInputScaleCopy) {
+  const int64_t m = 4096, n = 7168, k = 16384, kg = k / 128;  // plans 128x160 for ~700 us
+  const TensorView a8 = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, m, k, 0);
+  const TensorView b8 = TensorView::matrix(fake(0x10000000), DType::kFloat8E4M3, n, k, 0);
+  const TensorView row_major = TensorView::matrix(fake(0x30000000), DType::kFloat32, m, kg, 0);
+  const TensorView m_contiguous = TensorView::strided(fake(0x30000000), DType::kFloat32, m, kg, 1, m, 0);
+  const TensorView transposed_m_contiguous = TensorView::matrix(fake(0x30000000), DType::kFloat32, kg, m, 0);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(a8, b8, m_contiguous), 0u);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(a8, b8, transposed_m_contiguous), 0u);
+  // With a GPU the row-major scales get room for (K/128, ceil4(M)) floats; without one, no SM count: 0.
+  const std::size_t bytes = fp8_blockscale_gemm_sm90_workspace_bytes(a8, b8, row_major);
+  if (bytes != 0) {
+    EXPECT_GE(bytes, static_cast<std::size_t>(m * kg * 4));
+    EXPECT_EQ(bytes % 256, 0u);
+    EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(a8, b8), bytes) << "row-major assumed without scales";
+  }
+  // Short or small problems, and operands the call refuses: 0, no exception.
+  const TensorView small = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, 127, k, 0);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(small, b8), 0u);
+  const TensorView short_k = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, m, 512, 0);
+  const TensorView short_b = TensorView::matrix(fake(0x10000000), DType::kFloat8E4M3, n, 512, 0);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(short_k, short_b), 0u);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(short_k, b8), 0u) << "K mismatch";
+  const TensorView odd_k = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, m, k + 8, 0);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(odd_k, b8), 0u) << "K not a multiple of 128";
+  const TensorView no_rows = TensorView::matrix(fake(0x10000000), DType::kFloat8E4M3, 0, k, 0);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(a8, no_rows), 0u);
+  const TensorView on_host =
+      TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, m, k, TensorView::kHostDevice);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(on_host, b8), 0u);
+}
+
 TEST(Validation, ExtraOrMissingScales) {
   expect_error([](Args& a) { a.input.dtype = DType::kBFloat16; },
                {"input_scale", "expected None", "should not be provided for BF16 input"});

@@ -597,8 +597,11 @@ Outcome run_gemm_case(const CaseParams& p) {
 
   DeviceBuffer workspace_dev;
   std::optional<blockgemm::Workspace> workspace;
-  if (!in_fp8 || !w_fp8) {
-    const std::size_t bytes = blockgemm::fp8_blockscale_gemm_sm90_workspace_bytes(input, weight);
+  // The bf16 paths' quantized operands; for fp8 x fp8, the optional copy of row-major input scales before
+  // long plans (bench/NOTES.md #63), lent as a caller following blockgemm.h would.
+  if (const std::size_t bytes =
+          blockgemm::fp8_blockscale_gemm_sm90_workspace_bytes(input, weight, input_scale);
+      bytes > 0 || !in_fp8 || !w_fp8) {
     workspace_dev = DeviceBuffer(bytes);
     workspace = blockgemm::Workspace{workspace_dev.get(), bytes};
   }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -336,6 +337,107 @@ INSTANTIATE_TEST_SUITE_P(
     Compiled, EveryTileShape,
     ::testing::Combine(::testing::Range(0, heuristics::kNumTileShapes), ::testing::Bool(),
                        ::testing::Values(DType::kBFloat16, DType::kFloat16, DType::kFloat32)));
+
+// ---- row-major input scales copied M-contiguous before long plans (bench/NOTES.md #63) -------------------
+
+// The copy only moves the scales: the result must be bitwise the column-major call's, for contiguous and
+// padded row-major layouts, with and without the caller's workspace (no workspace: no copy), eager and
+// captured; the capture's node count tells whether the copy ran.
+TEST(InputScaleTranspose, RowMajorScalesGiveTheColumnMajorResultBitwise) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  // M not a multiple of 4 or of any tile; K/128 = 56 spans two 32-wide tiles of the copy, the second partial.
+  const int64_t m = 4090, n = 7168, k = 7168, kg = k / 128;
+  int device = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  heuristics::DeviceModel model;
+  check_cuda(cudaDeviceGetAttribute(&model.num_sms, cudaDevAttrMultiProcessorCount, device), "SM count");
+  if (std::getenv("BLOCKGEMM_FORCE_TILE") != nullptr ||
+      !heuristics::transposes_input_scales(heuristics::plan_gemm(m, n, k, model), m))
+    GTEST_SKIP() << "on this GPU (" << model.num_sms
+                 << " SMs) or with a forced tile, 4090x7168x7168 plans no "
+                 << "input-scale copy; the test needs one (132-SM H100: 128x160, ~316 us)";
+  Problem p;
+  make_problem({m, n, k, false, ScaleLayout::kRowMajor, DType::kBFloat16, 0, 63}, p);
+  const std::size_t bytes = fp8_blockscale_gemm_sm90_workspace_bytes(p.input, p.weight, p.input_scale);
+  const std::size_t ld = (m + 3) / 4 * 4;
+  EXPECT_GE(bytes, ld * kg * 4) << "room for (K/128, ceil4(M)) floats";
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(p.input, p.weight), bytes) << "row-major assumed";
+  DeviceBuffer workspace_dev(bytes);
+  const Workspace workspace{workspace_dev.get(), bytes};
+  auto run = [&](const TensorView& input_scale, std::optional<Workspace> ws, cudaStream_t stream) {
+    std::vector<uint8_t> out(p.out_dev.bytes());
+    poison_out(p);
+    fp8_blockscale_gemm_sm90(p.input, p.weight, input_scale, p.weight_scale, p.out, std::nullopt, stream, ws);
+    check_cuda(cudaDeviceSynchronize(), "gemm");
+    p.out_dev.download(out.data(), out.size());
+    return out;
+  };
+  // Column-major (K/128, M'), which the kernel reads directly: no workspace wanted.
+  std::vector<float> col(ld * kg, 0.f);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t g = 0; g < kg; ++g) col[g * ld + r] = p.a.scales[r * kg + g];
+  DeviceBuffer col_dev(col.size() * 4);
+  col_dev.upload(col.data(), col.size() * 4);
+  const TensorView col_view = TensorView::strided(col_dev.get(), DType::kFloat32, m, kg, 1, ld, device);
+  EXPECT_EQ(fp8_blockscale_gemm_sm90_workspace_bytes(p.input, p.weight, col_view), 0u);
+  const std::vector<uint8_t> expected = run(col_view, std::nullopt, nullptr);
+  auto same = [&](const std::vector<uint8_t>& got) {
+    return std::memcmp(got.data(), expected.data(), expected.size()) == 0;
+  };
+  EXPECT_TRUE(same(run(p.input_scale, workspace, nullptr))) << "row-major, copied";
+  EXPECT_TRUE(same(run(p.input_scale, std::nullopt, nullptr))) << "row-major, read as given";
+  EXPECT_TRUE(same(run(p.input_scale, Workspace{workspace_dev.get(), bytes - 256}, nullptr)))
+      << "a workspace too small is ignored";
+  // Row-major with padded rows: the copy reads any strides.
+  const int64_t row_stride = kg + 5;
+  std::vector<float> padded(static_cast<std::size_t>(m * row_stride), std::nanf(""));
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t g = 0; g < kg; ++g) padded[r * row_stride + g] = p.a.scales[r * kg + g];
+  DeviceBuffer padded_dev(padded.size() * 4);
+  padded_dev.upload(padded.data(), padded.size() * 4);
+  EXPECT_TRUE(same(run(TensorView::strided(padded_dev.get(), DType::kFloat32, m, kg, row_stride, 1, device),
+                       workspace, nullptr)))
+      << "padded row-major scales";
+  // The (K/128, M) shape over the same row-major data (strides (1, K/128)): read as its transpose.
+  EXPECT_TRUE(same(run(TensorView::strided(p.input_scale.data, DType::kFloat32, kg, m, 1, kg, device),
+                       workspace, nullptr)))
+      << "the (K/128, M) view of row-major scales";
+  // A workspace overlapping an operand is the caller's bug: an error naming both.
+  try {
+    fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt, nullptr,
+                             Workspace{p.out.data, bytes});
+    ADD_FAILURE() << "no error for a workspace overlapping out";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("workspace"), std::string::npos) << error.what();
+  }
+
+  // Captured: two nodes (the copy, then the GEMM) with the workspace, one without.
+  cudaStream_t stream;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+  for (const bool with_workspace : {true, false}) {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+    fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt, stream,
+                             with_workspace ? std::optional<Workspace>(workspace) : std::nullopt);
+    check_cuda(cudaStreamEndCapture(stream, &graph), "end capture");
+    std::size_t nodes = 0;
+    check_cuda(cudaGraphGetNodes(graph, nullptr, &nodes), "nodes");
+    EXPECT_EQ(nodes, with_workspace ? 2u : 1u) << "with workspace: " << with_workspace;
+    check_cuda(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+    for (int replay = 0; replay < 2; ++replay) {
+      poison_out(p);
+      check_cuda(cudaGraphLaunch(exec, stream), "replay");
+      check_cuda(cudaStreamSynchronize(stream), "replay sync");
+      std::vector<uint8_t> replayed(p.out_dev.bytes());
+      p.out_dev.download(replayed.data(), replayed.size());
+      EXPECT_TRUE(same(replayed)) << "captured, with workspace: " << with_workspace << ", replay " << replay;
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+  }
+  cudaStreamDestroy(stream);
+}
 
 }  // namespace
 }  // namespace blockgemm::testing
