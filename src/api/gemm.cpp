@@ -149,10 +149,7 @@ void quantize_operands(const TensorView& input, const TensorView& weight, kernel
 // workspace; without one (or with one too small) the kernel reads them as given: the library allocates
 // nothing for an fp8 x fp8 call. Bytes of that copy, 0 where none is made.
 std::size_t transposed_input_scale_bytes(int64_t m, int64_t k, const heuristics::GemmPlan& plan) {
-  const int64_t k_groups = k / 128;
-  // The transpose's grid has K/128 / 32 rows of blocks on y (at most 65535).
-  if (!heuristics::transposes_input_scales(plan, m) || k_groups > int64_t{65535} * 32) return 0;
-  const std::size_t bytes = static_cast<std::size_t>((m + 3) / 4 * 4 * k_groups) * sizeof(float);
+  const auto bytes = static_cast<std::size_t>(heuristics::input_scale_copy_bytes(plan, m, k));
   return (bytes + api::kWorkspaceAlignment - 1) / api::kWorkspaceAlignment * api::kWorkspaceAlignment;
 }
 

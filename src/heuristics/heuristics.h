@@ -127,6 +127,13 @@ inline bool transposes_input_scales(const GemmPlan& plan, int64_t m) {
                      (tile.block_n == 144 || tile.block_n == 160);
   return gains && m >= kTransposeInputScalesMinRows && plan.estimated_us >= kTransposeInputScalesMinUs;
 }
+// Bytes of that copy, (K/128, ceil4(M)) floats, before alignment; 0 where `plan` makes none. The copy's grid
+// has ceil(K/128 / 32) blocks on y, at most 65535.
+inline int64_t input_scale_copy_bytes(const GemmPlan& plan, int64_t m, int64_t k) {
+  const int64_t k_groups = k / 128;
+  if (!transposes_input_scales(plan, m) || k_groups > int64_t{65535} * 32) return 0;
+  return (m + 3) / 4 * 4 * k_groups * static_cast<int64_t>(sizeof(float));
+}
 
 // ---- grouped GEMM (mixture of experts) -------------------------------------------------------------------
 // One persistent kernel runs every group: its tile scheduler walks (group, row block, column block) units,

@@ -305,6 +305,11 @@ TEST(Heuristics, InputScalesAreTransposedOnlyWhereTheCopyMeasuredFaster) {
   plan.estimated_us = kTransposeInputScalesMinUs;
   EXPECT_TRUE(transposes_input_scales(plan, 4096));
   EXPECT_FALSE(transposes_input_scales(plan, kTransposeInputScalesMinRows - 1));
+  // The copy's size: (K/128, ceil4(M)) floats where it is made, else nothing.
+  EXPECT_EQ(input_scale_copy_bytes(plan, 4090, 7168), int64_t{56} * 4092 * 4);
+  EXPECT_EQ(input_scale_copy_bytes(plan, 4096, 16384), int64_t{128} * 4096 * 4);
+  EXPECT_EQ(input_scale_copy_bytes(plan_gemm(4096, 4096, 7168, h100), 4096, 7168), 0);
+  EXPECT_EQ(input_scale_copy_bytes(plan, 4096, int64_t{65535} * 32 * 128 + 128), 0) << "past the copy's grid";
 }
 
 }  // namespace
