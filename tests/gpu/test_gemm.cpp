@@ -385,6 +385,12 @@ TEST(InputScaleTranspose, RowMajorScalesGiveTheColumnMajorResultBitwise) {
     return std::memcmp(got.data(), expected.data(), expected.size()) == 0;
   };
   EXPECT_TRUE(same(run(p.input_scale, workspace, nullptr))) << "row-major, copied";
+  // Bitwise equality with another path of the same kernel could hide an error both share: the copied call's
+  // out, still on the device, against the CPU reference too.
+  const CheckResult checked = check_against_reference(p);
+  EXPECT_EQ(checked.nan_count, 0);
+  EXPECT_LT(checked.diff, 1e-3);
+  EXPECT_LT(checked.max_scaled_error, kMaxScaledError);
   EXPECT_TRUE(same(run(p.input_scale, std::nullopt, nullptr))) << "row-major, read as given";
   EXPECT_TRUE(same(run(p.input_scale, Workspace{workspace_dev.get(), bytes - 256}, nullptr)))
       << "a workspace too small is ignored";
