@@ -13,6 +13,9 @@
 //   --grouped G,ROWS,N,K times every normal grouped tile (heuristics::kGroupedTileShapes, per-block weight
 //   scales) on the contiguous layout, G groups of ROWS rows each given by offsets, round-robin over
 //   SWEEP_REPEAT rounds (the card's clock drifts under load: every tile sees the same drift).
+//   --masked G,EXPECTED_M,N,K times every grouped tile, swapAB included, on the masked layout: group g holds
+//   EXPECTED_M * u valid rows, u in [0.7, 1.3] (the Python benchmark's spread), M_max their maximum rounded
+//   up to 128, and every plan is made from the hint EXPECTED_M as the API makes it.
 //
 // Operands are fp8 bytes distributed like quantized data and random positive scales, rotated over enough sets
 // that L2 never holds them; times are CUDA-graph replays (bench/timing.h). Correctness is the tests' job.
@@ -298,11 +301,95 @@ void sweep_grouped(const GroupedShape& s, const heuristics::DeviceModel& device,
   std::fflush(stdout);
 }
 
+// Valid rows of each group of a masked case: expected_m * u with u spread evenly over [0.7, 1.3] (shuffled),
+// at least 1: the spread of the Python benchmark's masked cases (python/blockgemm/bench/shapes.py).
+std::vector<int32_t> masked_counts(int64_t g, int64_t expected_m, std::mt19937_64& rng) {
+  std::vector<int32_t> counts;
+  for (int64_t i = 0; i < g; ++i) {
+    const double u = 0.7 + 0.6 * (static_cast<double>(i) + 0.5) / static_cast<double>(g);
+    counts.push_back(static_cast<int32_t>(std::max<int64_t>(1, static_cast<int64_t>(expected_m * u))));
+  }
+  std::shuffle(counts.begin(), counts.end(), rng);
+  return counts;
+}
+
+void sweep_masked(const GroupedShape& s, const heuristics::DeviceModel& device, cudaStream_t stream) {
+  std::mt19937_64 rng(static_cast<uint64_t>(s.g * 7919 + s.rows * 131 + s.n + s.k + 1));
+  const std::vector<int32_t> counts = masked_counts(s.g, s.rows, rng);
+  const int64_t m_max = (*std::max_element(counts.begin(), counts.end()) + 127) / 128 * 128;
+  const int64_t m = s.g * m_max, kg = s.k / 128;
+  int64_t valid_rows = 0;
+  for (int32_t c : counts) valid_rows += c;
+  const double bytes_per_call = static_cast<double>(s.g * s.n * s.k + m * s.k + m * s.n * 2);
+  const int num_sets = static_cast<int>(std::max<double>(2, std::ceil(200e6 / bytes_per_call)));
+  DeviceBytes counts_dev(counts.size() * 4);
+  BENCH_CHECK_CUDA(cudaMemcpy(counts_dev.ptr, counts.data(), counts.size() * 4, cudaMemcpyHostToDevice));
+  const auto weight = random_fp8(static_cast<std::size_t>(s.g * s.n * s.k), rng);
+  const int64_t scale_rows = (s.n + 127) / 128;
+  const auto weight_scales = random_scales(static_cast<std::size_t>(s.g * scale_rows * kg), rng);
+  struct Set {
+    std::unique_ptr<DeviceBytes> a, b, sa, sb, out;
+    blockgemm::kernels::GroupedGemmArgs args;
+  };
+  std::vector<Set> sets(num_sets);
+  for (Set& set : sets) {
+    const auto input = random_fp8(static_cast<std::size_t>(m * s.k), rng);
+    const auto input_scales = random_scales(static_cast<std::size_t>(m * kg), rng);
+    set.a = std::make_unique<DeviceBytes>(input.size());
+    set.b = std::make_unique<DeviceBytes>(weight.size());
+    set.sa = std::make_unique<DeviceBytes>(input_scales.size() * 4);
+    set.sb = std::make_unique<DeviceBytes>(weight_scales.size() * 4);
+    set.out = std::make_unique<DeviceBytes>(static_cast<std::size_t>(m * s.n * 2));
+    BENCH_CHECK_CUDA(cudaMemcpy(set.a->ptr, input.data(), input.size(), cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(cudaMemcpy(set.b->ptr, weight.data(), weight.size(), cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(
+        cudaMemcpy(set.sa->ptr, input_scales.data(), input_scales.size() * 4, cudaMemcpyHostToDevice));
+    BENCH_CHECK_CUDA(
+        cudaMemcpy(set.sb->ptr, weight_scales.data(), weight_scales.size() * 4, cudaMemcpyHostToDevice));
+    set.args = blockgemm::api::validate_grouped_masked(
+                   TensorView::tensor3(set.a->ptr, DType::kFloat8E4M3, s.g, m_max, s.k, 0),
+                   TensorView::tensor3(set.b->ptr, DType::kFloat8E4M3, s.g, s.n, s.k, 0),
+                   TensorView::tensor3(set.sa->ptr, DType::kFloat32, s.g, m_max, kg, 0),
+                   TensorView::tensor3(set.sb->ptr, DType::kFloat32, s.g, scale_rows, kg, 0),
+                   blockgemm::Int32View::vector(static_cast<const int32_t*>(counts_dev.ptr), s.g, 0), s.rows,
+                   TensorView::tensor3(set.out->ptr, DType::kBFloat16, s.g, m_max, s.n, 0), std::nullopt)
+                   .args;
+  }
+  const heuristics::GemmPlan chosen =
+      heuristics::plan_grouped_masked(s.g, m_max, s.rows, s.n, s.k, false, device);
+  std::vector<heuristics::GemmPlan> plans;
+  for (const heuristics::TileShape& tile : heuristics::kGroupedTileShapes)
+    if (heuristics::grouped_tile_compiled(tile, false))
+      plans.push_back(heuristics::make_grouped_plan(
+          tile, heuristics::masked_tiles_upper_bound(tile, s.g, m_max, s.n), s.g, s.rows, s.n, s.k, device));
+  const char* repeat_env = std::getenv("SWEEP_REPEAT");
+  const int repeats = repeat_env ? std::max(1, std::atoi(repeat_env)) : 1;
+  std::vector<std::vector<double>> us(plans.size());
+  for (int r = 0; r < repeats; ++r)
+    for (std::size_t i = 0; i < plans.size(); ++i)
+      us[i].push_back(blockgemm_bench::time_with_graph(stream, num_sets, [&](int set, cudaStream_t st) {
+                        blockgemm::kernels::launch_fp8_gemm_grouped(plans[i], sets[set].args, st);
+                      }).us_per_call);
+  std::printf(
+      "grouped masked G=%lld expected_m=%lld (valid rows %lld, M_max %lld) N=%lld K=%lld | heuristic: %s\n",
+      static_cast<long long>(s.g), static_cast<long long>(s.rows), static_cast<long long>(valid_rows),
+      static_cast<long long>(m_max), static_cast<long long>(s.n), static_cast<long long>(s.k),
+      chosen.describe().c_str());
+  const double weight_bytes = static_cast<double>(s.g * s.n * s.k);
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    std::vector<double> v = us[i];
+    std::nth_element(v.begin(), v.begin() + repeats / 2, v.end());
+    std::printf("        %8.2f us (first %8.2f, last %8.2f)  %6.0f weight GB/s  model %8.2f  %s\n",
+                v[repeats / 2], us[i].front(), us[i].back(), weight_bytes / v[repeats / 2] / 1e3,
+                plans[i].estimated_us, plans[i].describe().c_str());
+  }
+  std::fflush(stdout);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<Shape> shapes;
-  std::vector<GroupedShape> grouped;
+  std::vector<GroupedShape> grouped, masked;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     long long m = 0, n = 0, k = 0;
@@ -312,12 +399,17 @@ int main(int argc, char** argv) {
     } else if (arg == "--grouped" && i + 1 < argc &&
                std::sscanf(argv[++i], "%lld,%lld,%lld,%lld", &g, &m, &n, &k) == 4) {
       grouped.push_back({g, m, n, k});
+    } else if (arg == "--masked" && i + 1 < argc &&
+               std::sscanf(argv[++i], "%lld,%lld,%lld,%lld", &g, &m, &n, &k) == 4) {
+      masked.push_back({g, m, n, k});
     } else {
-      std::fprintf(stderr, "usage: blockgemm-plan-sweep [--shape M,N,K]... [--grouped G,ROWS,N,K]...\n");
+      std::fprintf(stderr,
+                   "usage: blockgemm-plan-sweep [--shape M,N,K]... [--grouped G,ROWS,N,K]... [--masked "
+                   "G,EXPECTED_M,N,K]...\n");
       return 2;
     }
   }
-  if (shapes.empty() && grouped.empty()) {
+  if (shapes.empty() && grouped.empty() && masked.empty()) {
     const std::pair<int64_t, int64_t> nk[] = {{2112, 7168},  {576, 7168},  {24576, 1536}, {32768, 512},
                                               {7168, 16384}, {4096, 7168}, {7168, 2048}};
     for (int64_t m : {1, 16, 24, 32, 40, 48, 64})
@@ -332,6 +424,7 @@ int main(int argc, char** argv) {
     BENCH_CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     for (const Shape& s : shapes) sweep(s, device, stream);
     for (const GroupedShape& s : grouped) sweep_grouped(s, device, stream);
+    for (const GroupedShape& s : masked) sweep_masked(s, device, stream);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "blockgemm-plan-sweep: %s\n", e.what());
     return 3;
