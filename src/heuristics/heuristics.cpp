@@ -1,6 +1,7 @@
 #include "heuristics/heuristics.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <tuple>
 
@@ -343,14 +344,18 @@ GemmPlan make_grouped_plan(TileShape tile, int64_t max_tiles, int64_t num_groups
 }
 
 TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
-                       bool per_row_weight_scale, const DeviceModel& device) {
+                       bool per_row_weight_scale, const DeviceModel& device, int64_t max_rows_per_group) {
   const int64_t rows = std::max<int64_t>(rows_per_group, 1);
   TileShape best{0, 0};
-  if (rows <= kMaxGroupedSwapAbRows) {
+  const int64_t rows_high =
+      std::min(static_cast<int64_t>(std::ceil(static_cast<double>(rows) * kGroupRowsSpread)),
+               std::max<int64_t>(max_rows_per_group, rows));
+  if (rows_high <= kMaxGroupedSwapAbRows) {
     // Decode: the weights stream, and the tile with the fewest padded tokens puts the most SMs on them (the
-    // dense rule of plan_swap_ab, measured in bench/NOTES.md #14).
+    // dense rule of plan_swap_ab, measured in bench/NOTES.md #14), among those that hold a group of the
+    // spread's upper end.
     for (const TileShape& tile : kGroupedTileShapes)
-      if (tile.swap_ab && tile.block_m >= rows && (best.block_m == 0 || tile.block_m < best.block_m))
+      if (tile.swap_ab && tile.block_m >= rows_high && (best.block_m == 0 || tile.block_m < best.block_m))
         best = tile;
     return best;
   }
@@ -378,7 +383,7 @@ GemmPlan plan_grouped_contiguous(int64_t m_total, int64_t num_groups, int64_t n,
 GemmPlan plan_grouped_masked(int64_t num_groups, int64_t m_max, int64_t expected_m, int64_t n, int64_t k,
                              bool per_row_weight_scale, const DeviceModel& device) {
   const int64_t rows = std::clamp<int64_t>(expected_m, 1, std::max<int64_t>(m_max, 1));
-  const TileShape tile = grouped_tile(num_groups, rows, n, k, per_row_weight_scale, device);
+  const TileShape tile = grouped_tile(num_groups, rows, n, k, per_row_weight_scale, device, m_max);
   return make_grouped_plan(tile, masked_tiles_upper_bound(tile, num_groups, m_max, n), num_groups, rows, n, k,
                            device);
 }

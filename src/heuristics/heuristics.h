@@ -170,9 +170,16 @@ constexpr bool grouped_tile_compiled(TileShape tile, bool per_row_weight_scale) 
   return !(per_row_weight_scale && (tile.block_m == 256 || tile.block_n > 160));
 }
 
-// Up to this many rows per group (average, or expected M) the grouped plan takes a swapAB tile, the one with
-// the fewest padded tokens; above it, the compiled normal tile with the lower cost-model estimate.
+// The rows-per-group hint (average, or expected M) is a mean: routing spreads the groups' counts around it
+// (DeepGEMM's tests and our benchmark draw them from [0.7, 1.3] x expected M). A tile sized to the mean runs
+// a second, mostly padded row block for every group above it, which streams that group's weight again. So
+// the grouped plan takes a swapAB tile only where one holds kGroupRowsSpread x the hint (the fewest padded
+// tokens that do), and a normal tile by the cost model otherwise. Measured on the masked layout (H100, plan
+// sweep, bench/NOTES.md #66): expected M = 16, 8 x 4096 x 7168: the 32-token tile 80.2 us where the
+// 16-token one took 94.4; expected M = 64 (counts up to 83): 128x128 86.0 us against 98.2 for two 64-token
+// row blocks, 174.6 against 204.9 at 32 x 7168 x 2048.
 inline constexpr int64_t kMaxGroupedSwapAbRows = 64;
+inline constexpr double kGroupRowsSpread = 1.3;
 
 // Rows per group the contiguous plan is made for: ceil(M_total / G), at least 1.
 int64_t grouped_average_rows(int64_t m_total, int64_t num_groups);
@@ -195,9 +202,11 @@ double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_
 GemmPlan make_grouped_plan(TileShape tile, int64_t max_tiles, int64_t num_groups, int64_t rows_per_group,
                            int64_t n, int64_t k, const DeviceModel& device);
 
-// The tile for groups of about `rows_per_group` rows (see kMaxGroupedSwapAbRows).
+// The tile for groups of about `rows_per_group` rows (see kMaxGroupedSwapAbRows), none of which holds more
+// than `max_rows_per_group` (masked: M_max).
 TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
-                       bool per_row_weight_scale, const DeviceModel& device);
+                       bool per_row_weight_scale, const DeviceModel& device,
+                       int64_t max_rows_per_group = INT64_MAX);
 
 // Contiguous layout: M_total rows split among G groups (tile from the average rows per group).
 GemmPlan plan_grouped_contiguous(int64_t m_total, int64_t num_groups, int64_t n, int64_t k,
