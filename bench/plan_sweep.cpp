@@ -22,6 +22,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -233,71 +234,100 @@ struct GroupedShape {
   int64_t g, rows, n, k;
 };
 
-void sweep_grouped(const GroupedShape& s, const heuristics::DeviceModel& device, cudaStream_t stream) {
-  std::mt19937_64 rng(static_cast<uint64_t>(s.g * 7919 + s.rows * 131 + s.n + s.k));
-  const int64_t m = s.g * s.rows, kg = s.k / 128;
-  const double bytes_per_call = static_cast<double>(s.g * s.n * s.k + m * s.k + m * s.n * 2);
+// One rotation of grouped operand sets: G weights shared by every set (its fp8 bytes and block scales), a
+// fresh `rows` x K input per set, enough sets that L2 never holds them. `make_args` builds a set's arguments
+// from its device pointers (a, b, scale_a, scale_b, out), validated as the API would.
+struct GroupedSet {
+  std::unique_ptr<DeviceBytes> a, b, sa, sb, out;
+  blockgemm::kernels::GroupedGemmArgs args;
+};
+
+template <class MakeArgs>
+std::vector<GroupedSet> make_grouped_sets(const GroupedShape& s, int64_t rows, std::mt19937_64& rng,
+                                          MakeArgs&& make_args) {
+  const int64_t kg = s.k / 128;
+  const double bytes_per_call = static_cast<double>(s.g * s.n * s.k + rows * s.k + rows * s.n * 2);
   const int num_sets = static_cast<int>(std::max<double>(2, std::ceil(200e6 / bytes_per_call)));
-  std::vector<int32_t> offsets;
-  for (int64_t i = 0; i <= s.g; ++i) offsets.push_back(static_cast<int32_t>(i * s.rows));
-  DeviceBytes offsets_dev(offsets.size() * 4);
-  BENCH_CHECK_CUDA(cudaMemcpy(offsets_dev.ptr, offsets.data(), offsets.size() * 4, cudaMemcpyHostToDevice));
   const auto weight = random_fp8(static_cast<std::size_t>(s.g * s.n * s.k), rng);
-  const int64_t scale_rows = (s.n + 127) / 128;
-  const auto weight_scales = random_scales(static_cast<std::size_t>(s.g * scale_rows * kg), rng);
-  struct Set {
-    std::unique_ptr<DeviceBytes> a, b, sa, sb, out;
-    blockgemm::kernels::GroupedGemmArgs args;
-  };
-  std::vector<Set> sets(num_sets);
-  for (Set& set : sets) {
-    const auto input = random_fp8(static_cast<std::size_t>(m * s.k), rng);
-    const auto input_scales = random_scales(static_cast<std::size_t>(m * kg), rng);
+  const auto weight_scales = random_scales(static_cast<std::size_t>(s.g * ((s.n + 127) / 128) * kg), rng);
+  std::vector<GroupedSet> sets(num_sets);
+  for (GroupedSet& set : sets) {
+    const auto input = random_fp8(static_cast<std::size_t>(rows * s.k), rng);
+    const auto input_scales = random_scales(static_cast<std::size_t>(rows * kg), rng);
     set.a = std::make_unique<DeviceBytes>(input.size());
     set.b = std::make_unique<DeviceBytes>(weight.size());
     set.sa = std::make_unique<DeviceBytes>(input_scales.size() * 4);
     set.sb = std::make_unique<DeviceBytes>(weight_scales.size() * 4);
-    set.out = std::make_unique<DeviceBytes>(static_cast<std::size_t>(m * s.n * 2));
+    set.out = std::make_unique<DeviceBytes>(static_cast<std::size_t>(rows * s.n * 2));
     BENCH_CHECK_CUDA(cudaMemcpy(set.a->ptr, input.data(), input.size(), cudaMemcpyHostToDevice));
     BENCH_CHECK_CUDA(cudaMemcpy(set.b->ptr, weight.data(), weight.size(), cudaMemcpyHostToDevice));
     BENCH_CHECK_CUDA(
         cudaMemcpy(set.sa->ptr, input_scales.data(), input_scales.size() * 4, cudaMemcpyHostToDevice));
     BENCH_CHECK_CUDA(
         cudaMemcpy(set.sb->ptr, weight_scales.data(), weight_scales.size() * 4, cudaMemcpyHostToDevice));
-    set.args = blockgemm::api::validate_grouped_contiguous(
-                   TensorView::matrix(set.a->ptr, DType::kFloat8E4M3, m, s.k, 0),
-                   TensorView::tensor3(set.b->ptr, DType::kFloat8E4M3, s.g, s.n, s.k, 0),
-                   TensorView::matrix(set.sa->ptr, DType::kFloat32, m, kg, 0),
-                   TensorView::tensor3(set.sb->ptr, DType::kFloat32, s.g, scale_rows, kg, 0),
+    set.args = make_args(set.a->ptr, set.b->ptr, set.sa->ptr, set.sb->ptr, set.out->ptr);
+  }
+  return sets;
+}
+
+// Each plan's time per call, round-robin over SWEEP_REPEAT rounds (every plan sees the card's clock drift):
+// {median, first, last} in us.
+std::vector<std::array<double, 3>> time_grouped_plans(const std::vector<heuristics::GemmPlan>& plans,
+                                                      const std::vector<GroupedSet>& sets,
+                                                      cudaStream_t stream) {
+  const char* repeat_env = std::getenv("SWEEP_REPEAT");
+  const int repeats = repeat_env ? std::max(1, std::atoi(repeat_env)) : 1;
+  std::vector<std::vector<double>> us(plans.size());
+  for (int r = 0; r < repeats; ++r)
+    for (std::size_t i = 0; i < plans.size(); ++i)
+      us[i].push_back(blockgemm_bench::time_with_graph(stream, static_cast<int>(sets.size()),
+                                                       [&](int set, cudaStream_t st) {
+                                                         blockgemm::kernels::launch_fp8_gemm_grouped(
+                                                             plans[i], sets[set].args, st);
+                                                       })
+                          .us_per_call);
+  std::vector<std::array<double, 3>> times;
+  for (const std::vector<double>& v : us) {
+    std::vector<double> sorted = v;
+    std::nth_element(sorted.begin(), sorted.begin() + repeats / 2, sorted.end());
+    times.push_back({sorted[repeats / 2], v.front(), v.back()});
+  }
+  return times;
+}
+
+void sweep_grouped(const GroupedShape& s, const heuristics::DeviceModel& device, cudaStream_t stream) {
+  std::mt19937_64 rng(static_cast<uint64_t>(s.g * 7919 + s.rows * 131 + s.n + s.k));
+  const int64_t m = s.g * s.rows, kg = s.k / 128, scale_rows = (s.n + 127) / 128;
+  std::vector<int32_t> offsets;
+  for (int64_t i = 0; i <= s.g; ++i) offsets.push_back(static_cast<int32_t>(i * s.rows));
+  DeviceBytes offsets_dev(offsets.size() * 4);
+  BENCH_CHECK_CUDA(cudaMemcpy(offsets_dev.ptr, offsets.data(), offsets.size() * 4, cudaMemcpyHostToDevice));
+  const std::vector<GroupedSet> sets =
+      make_grouped_sets(s, m, rng, [&](void* a, void* b, void* sa, void* sb, void* out) {
+        return blockgemm::api::validate_grouped_contiguous(
+                   TensorView::matrix(a, DType::kFloat8E4M3, m, s.k, 0),
+                   TensorView::tensor3(b, DType::kFloat8E4M3, s.g, s.n, s.k, 0),
+                   TensorView::matrix(sa, DType::kFloat32, m, kg, 0),
+                   TensorView::tensor3(sb, DType::kFloat32, s.g, scale_rows, kg, 0),
                    blockgemm::GroupLayout::from_offsets(blockgemm::Int32View::vector(
                        static_cast<const int32_t*>(offsets_dev.ptr), s.g + 1, 0)),
-                   TensorView::matrix(set.out->ptr, DType::kBFloat16, m, s.n, 0), std::nullopt)
-                   .args;
-  }
+                   TensorView::matrix(out, DType::kBFloat16, m, s.n, 0), std::nullopt)
+            .args;
+      });
   const heuristics::GemmPlan chosen = heuristics::plan_grouped_contiguous(m, s.g, s.n, s.k, false, device);
   std::vector<heuristics::GemmPlan> plans;
   for (const heuristics::TileShape& tile : heuristics::kGroupedTileShapes)
     if (!tile.swap_ab && heuristics::grouped_tile_compiled(tile, false))
       plans.push_back(heuristics::make_grouped_plan(
           tile, heuristics::contiguous_tiles_upper_bound(tile, m, s.g, s.n), s.g, s.rows, s.n, s.k, device));
-  const char* repeat_env = std::getenv("SWEEP_REPEAT");
-  const int repeats = repeat_env ? std::max(1, std::atoi(repeat_env)) : 1;
-  std::vector<std::vector<double>> us(plans.size());
-  for (int r = 0; r < repeats; ++r)
-    for (std::size_t i = 0; i < plans.size(); ++i)
-      us[i].push_back(blockgemm_bench::time_with_graph(stream, num_sets, [&](int set, cudaStream_t st) {
-                        blockgemm::kernels::launch_fp8_gemm_grouped(plans[i], sets[set].args, st);
-                      }).us_per_call);
+  const auto times = time_grouped_plans(plans, sets, stream);
   std::printf("grouped contiguous G=%lld rows=%lld N=%lld K=%lld | heuristic: %s\n",
               static_cast<long long>(s.g), static_cast<long long>(s.rows), static_cast<long long>(s.n),
               static_cast<long long>(s.k), chosen.describe().c_str());
-  for (std::size_t i = 0; i < plans.size(); ++i) {
-    std::vector<double> v = us[i];
-    std::nth_element(v.begin(), v.begin() + repeats / 2, v.end());
-    std::printf("        %8.2f us (first %8.2f, last %8.2f)  %7.0f TFLOP/s  model %8.2f  %s\n",
-                v[repeats / 2], us[i].front(), us[i].back(), 2.0 * m * s.n * s.k / v[repeats / 2] / 1e6,
-                plans[i].estimated_us, plans[i].describe().c_str());
-  }
+  for (std::size_t i = 0; i < plans.size(); ++i)
+    std::printf("        %8.2f us (first %8.2f, last %8.2f)  %7.0f TFLOP/s  model %8.2f  %s\n", times[i][0],
+                times[i][1], times[i][2], 2.0 * m * s.n * s.k / times[i][0] / 1e6, plans[i].estimated_us,
+                plans[i].describe().c_str());
   std::fflush(stdout);
 }
 
@@ -317,44 +347,22 @@ void sweep_masked(const GroupedShape& s, const heuristics::DeviceModel& device, 
   std::mt19937_64 rng(static_cast<uint64_t>(s.g * 7919 + s.rows * 131 + s.n + s.k + 1));
   const std::vector<int32_t> counts = masked_counts(s.g, s.rows, rng);
   const int64_t m_max = (*std::max_element(counts.begin(), counts.end()) + 127) / 128 * 128;
-  const int64_t m = s.g * m_max, kg = s.k / 128;
+  const int64_t kg = s.k / 128, scale_rows = (s.n + 127) / 128;
   int64_t valid_rows = 0;
   for (int32_t c : counts) valid_rows += c;
-  const double bytes_per_call = static_cast<double>(s.g * s.n * s.k + m * s.k + m * s.n * 2);
-  const int num_sets = static_cast<int>(std::max<double>(2, std::ceil(200e6 / bytes_per_call)));
   DeviceBytes counts_dev(counts.size() * 4);
   BENCH_CHECK_CUDA(cudaMemcpy(counts_dev.ptr, counts.data(), counts.size() * 4, cudaMemcpyHostToDevice));
-  const auto weight = random_fp8(static_cast<std::size_t>(s.g * s.n * s.k), rng);
-  const int64_t scale_rows = (s.n + 127) / 128;
-  const auto weight_scales = random_scales(static_cast<std::size_t>(s.g * scale_rows * kg), rng);
-  struct Set {
-    std::unique_ptr<DeviceBytes> a, b, sa, sb, out;
-    blockgemm::kernels::GroupedGemmArgs args;
-  };
-  std::vector<Set> sets(num_sets);
-  for (Set& set : sets) {
-    const auto input = random_fp8(static_cast<std::size_t>(m * s.k), rng);
-    const auto input_scales = random_scales(static_cast<std::size_t>(m * kg), rng);
-    set.a = std::make_unique<DeviceBytes>(input.size());
-    set.b = std::make_unique<DeviceBytes>(weight.size());
-    set.sa = std::make_unique<DeviceBytes>(input_scales.size() * 4);
-    set.sb = std::make_unique<DeviceBytes>(weight_scales.size() * 4);
-    set.out = std::make_unique<DeviceBytes>(static_cast<std::size_t>(m * s.n * 2));
-    BENCH_CHECK_CUDA(cudaMemcpy(set.a->ptr, input.data(), input.size(), cudaMemcpyHostToDevice));
-    BENCH_CHECK_CUDA(cudaMemcpy(set.b->ptr, weight.data(), weight.size(), cudaMemcpyHostToDevice));
-    BENCH_CHECK_CUDA(
-        cudaMemcpy(set.sa->ptr, input_scales.data(), input_scales.size() * 4, cudaMemcpyHostToDevice));
-    BENCH_CHECK_CUDA(
-        cudaMemcpy(set.sb->ptr, weight_scales.data(), weight_scales.size() * 4, cudaMemcpyHostToDevice));
-    set.args = blockgemm::api::validate_grouped_masked(
-                   TensorView::tensor3(set.a->ptr, DType::kFloat8E4M3, s.g, m_max, s.k, 0),
-                   TensorView::tensor3(set.b->ptr, DType::kFloat8E4M3, s.g, s.n, s.k, 0),
-                   TensorView::tensor3(set.sa->ptr, DType::kFloat32, s.g, m_max, kg, 0),
-                   TensorView::tensor3(set.sb->ptr, DType::kFloat32, s.g, scale_rows, kg, 0),
+  const std::vector<GroupedSet> sets =
+      make_grouped_sets(s, s.g * m_max, rng, [&](void* a, void* b, void* sa, void* sb, void* out) {
+        return blockgemm::api::validate_grouped_masked(
+                   TensorView::tensor3(a, DType::kFloat8E4M3, s.g, m_max, s.k, 0),
+                   TensorView::tensor3(b, DType::kFloat8E4M3, s.g, s.n, s.k, 0),
+                   TensorView::tensor3(sa, DType::kFloat32, s.g, m_max, kg, 0),
+                   TensorView::tensor3(sb, DType::kFloat32, s.g, scale_rows, kg, 0),
                    blockgemm::Int32View::vector(static_cast<const int32_t*>(counts_dev.ptr), s.g, 0), s.rows,
-                   TensorView::tensor3(set.out->ptr, DType::kBFloat16, s.g, m_max, s.n, 0), std::nullopt)
-                   .args;
-  }
+                   TensorView::tensor3(out, DType::kBFloat16, s.g, m_max, s.n, 0), std::nullopt)
+            .args;
+      });
   const heuristics::GemmPlan chosen =
       heuristics::plan_grouped_masked(s.g, m_max, s.rows, s.n, s.k, false, device);
   std::vector<heuristics::GemmPlan> plans;
@@ -362,27 +370,17 @@ void sweep_masked(const GroupedShape& s, const heuristics::DeviceModel& device, 
     if (heuristics::grouped_tile_compiled(tile, false))
       plans.push_back(heuristics::make_grouped_plan(
           tile, heuristics::masked_tiles_upper_bound(tile, s.g, m_max, s.n), s.g, s.rows, s.n, s.k, device));
-  const char* repeat_env = std::getenv("SWEEP_REPEAT");
-  const int repeats = repeat_env ? std::max(1, std::atoi(repeat_env)) : 1;
-  std::vector<std::vector<double>> us(plans.size());
-  for (int r = 0; r < repeats; ++r)
-    for (std::size_t i = 0; i < plans.size(); ++i)
-      us[i].push_back(blockgemm_bench::time_with_graph(stream, num_sets, [&](int set, cudaStream_t st) {
-                        blockgemm::kernels::launch_fp8_gemm_grouped(plans[i], sets[set].args, st);
-                      }).us_per_call);
+  const auto times = time_grouped_plans(plans, sets, stream);
   std::printf(
       "grouped masked G=%lld expected_m=%lld (valid rows %lld, M_max %lld) N=%lld K=%lld | heuristic: %s\n",
       static_cast<long long>(s.g), static_cast<long long>(s.rows), static_cast<long long>(valid_rows),
       static_cast<long long>(m_max), static_cast<long long>(s.n), static_cast<long long>(s.k),
       chosen.describe().c_str());
   const double weight_bytes = static_cast<double>(s.g * s.n * s.k);
-  for (std::size_t i = 0; i < plans.size(); ++i) {
-    std::vector<double> v = us[i];
-    std::nth_element(v.begin(), v.begin() + repeats / 2, v.end());
+  for (std::size_t i = 0; i < plans.size(); ++i)
     std::printf("        %8.2f us (first %8.2f, last %8.2f)  %6.0f weight GB/s  model %8.2f  %s\n",
-                v[repeats / 2], us[i].front(), us[i].back(), weight_bytes / v[repeats / 2] / 1e3,
+                times[i][0], times[i][1], times[i][2], weight_bytes / times[i][0] / 1e3,
                 plans[i].estimated_us, plans[i].describe().c_str());
-  }
   std::fflush(stdout);
 }
 }  // namespace
