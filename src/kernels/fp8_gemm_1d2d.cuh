@@ -3,7 +3,8 @@
 // Structure (one persistent CTA per SM, tiles of BLOCK_M x BLOCK_N):
 //   warpgroup 0  producer: warp 0 issues TMA loads of the A and B tiles of each 128-wide K block into a
 //                ring of kNumStages shared-memory stages; warp 1 gathers that K block's scales (one per
-//                row of A; one per column of B) with cp.async. Both complete the stage's `full` barrier.
+//                row of A; one per column of B) with cp.async, or brings M-contiguous input scales with one
+//                bulk copy. Both complete the stage's `full` barrier.
 //   warpgroups 1..kNumMathWarpgroups  math: 64 wgmma rows each (input rows, or weight rows when the
 //                config swaps A and B for small M). Per K block: four wgmma m64nNk32 into a scratch
 //                accumulator, wait, release the stage (`empty` barrier), then promote (a 256-row tile
@@ -205,6 +206,55 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           scale_b_base += coord.group * params.scale_b_group_stride;
           scale_a_row0 = coord.row_start - coord.group * params.scale_a_group_rows;
           a_rows = coord.rows;
+        }
+        // M-contiguous input scales (the API's copy of row-major ones before long plans, or a caller's
+        // column-major layout with a 16-byte aligned base and K stride) arrive as one bulk copy of the tile's
+        // whole 16-byte chunks per stage (lane 0; its bytes complete `full`) and the fewer than four rows left
+        // before M as gathers: a gather is one 4-byte cp.async and one shared-memory wavefront per row (#60),
+        // which cost 128x160 3.7-6.1% of its cycles (bench/NOTES.md #67). Rows past M keep whatever the stage
+        // held: their A rows are zero and their outputs are never stored. Not in the 256-row tiles, whose
+        // scale warp holds its row addresses (#58): ptxas spilled 16-32 bytes there with both paths.
+        constexpr bool kMayBulkScaleA = !kGrouped && !kSwapAB && !Config::kQuantizeInput && BLOCK_M < 256;
+        bool bulk_scale_a = false;
+        if constexpr (kMayBulkScaleA)
+          bulk_scale_a = params.scale_a_row_stride == 1 && params.scale_a_k_stride % 4 == 0 &&
+                         (reinterpret_cast<uintptr_t>(params.scale_a) & 15) == 0;
+        if (kMayBulkScaleA && bulk_scale_a) {
+          const int rows = min(BLOCK_M, params.m - m0);
+          const int bulk_rows = rows / 4 * 4;
+          // Addresses advanced by a stride per K block: the producer warpgroup runs on 56 registers.
+          const float* a_src = scale_a_base + m0 + coord.k_block_begin * params.scale_a_k_stride;
+          // Per block: lanes below kNumScaleB copy one weight scale each (one past N reads nothing).
+          const int64_t b_row = kPerRow ? 0 : n0 / 128 + lane;
+          const bool b_valid = !kPerRow && lane < Config::kNumScaleB && b_row * 128 < params.n;
+          const float* b_src = scale_b_base + (b_valid ? b_row * params.scale_b_row_stride +
+                                                             coord.k_block_begin * params.scale_b_k_stride
+                                                       : 0);
+          for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
+            ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
+            if (lane == 0 && bulk_rows > 0) {
+              ptx::mbarrier_expect_tx(smem.full(pipe.stage), bulk_rows * 4);
+              ptx::cp_async_bulk_load(smem.scale_a(pipe.stage), a_src, bulk_rows * 4, smem.full(pipe.stage));
+            }
+            if (lane < rows - bulk_rows)
+              ptx::cp_async_ca_4(smem.scale_a(pipe.stage) + bulk_rows + lane, a_src + bulk_rows + lane, true);
+            a_src += params.scale_a_k_stride;
+            if constexpr (kPerRow) {
+              for (int i = lane; i < Config::kNumScaleB; i += 32) {
+                const bool valid = n0 + i < params.n;
+                const float* src =
+                    scale_b_base +
+                    (valid ? (n0 + i) * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
+                ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
+              }
+            } else {
+              if (lane < Config::kNumScaleB)
+                ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[lane], b_src, b_valid);
+              if (b_valid) b_src += params.scale_b_k_stride;
+            }
+            ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
+          }
+          continue;
         }
         if constexpr (kHoldScaleRows) {
           // Row addresses once per tile, so that a K block costs an add and a copy per row (bench/NOTES.md
