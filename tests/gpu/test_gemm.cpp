@@ -295,6 +295,9 @@ TEST(TwoWaveTiles, TailsInEitherWaveMatchReference) {
         for (const bool per_row : {false, true}) {
           ProblemSpec spec{m, tile.block_n * 3 + 32, 1024};
           spec.per_row_weight_scale = per_row;
+          // M-contiguous input scales where M is a multiple of 4 (a bulk copy per stage can then bring a
+          // whole tile's, bench/NOTES.md #69), row-major ones (per-row gathers) otherwise.
+          spec.input_scale_layout = m % 4 == 0 ? ScaleLayout::kColumnMajor : ScaleLayout::kRowMajor;
           spec.out_dtype = dtype;
           spec.seed = 500 + static_cast<uint64_t>(m) + (per_row ? 1 : 0);
           expect_tile_matches_reference(tile, spec, 3);
