@@ -5,9 +5,9 @@
 //   blockgemm-plan-sweep [--shape M,N,K]...   (default: M in {1, 16, 24, 32, 40, 48, 64} x the DeepSeek-V3
 //                                            projections)
 //   SWEEP_ALL=1 lists every plan's time; SWEEP_PER_ROW=1 uses per-row (N, K/128) weight scales;
-//   SWEEP_SCALE_A_COLMAJOR=1 passes the input scales column-major (stride (1, M)); SWEEP_TILES=64x128,128x160
-//   times only those normal tiles (BLOCK_MxBLOCK_N, or BLOCK_MxBLOCK_Nmc2 for multicast; M >= 32), not
-//   the heuristic's plan unless named;
+//   SWEEP_SCALE_A_COLMAJOR=1 passes the input scales column-major (stride (1, M); also --grouped);
+//   SWEEP_TILES=64x128,128x160 times only those normal tiles (BLOCK_MxBLOCK_N, or BLOCK_MxBLOCK_Nmc2 for
+//   multicast; M >= 32), not the heuristic's plan unless named;
 //   SWEEP_REPEAT=N times each plan N times and keeps the median; SWEEP_NORMAL_ALL_M=1 also times the normal
 //   tiles below M = 32 (where the dispatch always runs swapAB), to check that rule.
 //   --grouped G,ROWS,N,K times every normal grouped tile (heuristics::kGroupedTileShapes, per-block weight
@@ -298,6 +298,7 @@ std::vector<std::array<double, 3>> time_grouped_plans(const std::vector<heuristi
 void sweep_grouped(const GroupedShape& s, const heuristics::DeviceModel& device, cudaStream_t stream) {
   std::mt19937_64 rng(static_cast<uint64_t>(s.g * 7919 + s.rows * 131 + s.n + s.k));
   const int64_t m = s.g * s.rows, kg = s.k / 128, scale_rows = (s.n + 127) / 128;
+  const bool scale_a_col_major = std::getenv("SWEEP_SCALE_A_COLMAJOR") != nullptr;
   std::vector<int32_t> offsets;
   for (int64_t i = 0; i <= s.g; ++i) offsets.push_back(static_cast<int32_t>(i * s.rows));
   DeviceBytes offsets_dev(offsets.size() * 4);
@@ -307,7 +308,8 @@ void sweep_grouped(const GroupedShape& s, const heuristics::DeviceModel& device,
         return blockgemm::api::validate_grouped_contiguous(
                    TensorView::matrix(a, DType::kFloat8E4M3, m, s.k, 0),
                    TensorView::tensor3(b, DType::kFloat8E4M3, s.g, s.n, s.k, 0),
-                   TensorView::matrix(sa, DType::kFloat32, m, kg, 0),
+                   scale_a_col_major ? TensorView::strided(sa, DType::kFloat32, m, kg, 1, m, 0)
+                                     : TensorView::matrix(sa, DType::kFloat32, m, kg, 0),
                    TensorView::tensor3(sb, DType::kFloat32, s.g, scale_rows, kg, 0),
                    blockgemm::GroupLayout::from_offsets(blockgemm::Int32View::vector(
                        static_cast<const int32_t*>(offsets_dev.ptr), s.g + 1, 0)),

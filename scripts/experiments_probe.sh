@@ -6,7 +6,9 @@
 #      256-row tiles' input scales as one bulk copy by the TMA thread, where M % 4 = 0).
 #   3. Timed plan sweeps, row-major against column-major input scales, of the tiles the API does not copy
 #      scales for (128x192, 128x128, the pair): with #67 landed, where a copy (~2-3 us) would now repay.
-#   4. If 69 won by > 1% on the pair: its GPU tests (README's parallel ctest) and the three sanitizers on
+#   4. Grouped contiguous sweeps with column-major input scales, the head against patch 70 (#67's bulk copy
+#      in the grouped tiles), alternating.
+#   5. If 69 won by > 1% on the pair: its GPU tests (README's parallel ctest) and the three sanitizers on
 #      the tests that run column-major scales through the 256-row tiles.
 # Budget: PROBE_SECONDS (default 560) from the start; each step stops at its share. Results in $OUT:
 # experiments_probe.log, cycles_raw.tgz, probe_build.log.
@@ -29,7 +31,7 @@ SWEEP_SCALE_A_COLMAJOR=1 OUT=/tmp/cycles_col AB_JOBS=8 timeout $((budget * 30 / 
   "$pair_cases" base=: p69=@$E/69_tma_thread_scales_in_256_row_tiles.patch
 echo "== column-major cycles done at $(elapsed) s"
 tar czf "$OUT/cycles_raw.tgz" -C /tmp cycles_row cycles_col 2>/dev/null
-for layout in row col row col; do
+for layout in row col; do
   colmajor=()
   [ "$layout" = col ] && colmajor=(SWEEP_SCALE_A_COLMAJOR=1)
   env "${colmajor[@]}" SWEEP_REPEAT=3 \
@@ -37,6 +39,12 @@ for layout in row col row col; do
     --shape 2048,4096,7168 --shape 1024,7168,16384 --shape 4096,2112,7168 2>&1 | sed "s/^/$layout /"
 done
 echo "== layout sweep done at $(elapsed) s"
+AB_ROUNDS=0 AB_JOBS=8 timeout 150 scripts/ab_sweep.sh "" p70=@$E/70_bulk_scales_in_grouped_tiles.patch >/dev/null 2>&1
+for variant in base p70 base p70; do
+  SWEEP_SCALE_A_COLMAJOR=1 SWEEP_REPEAT=2 timeout 45 /tmp/ab_$variant/build/blockgemm-plan-sweep \
+    --grouped 8,1024,4096,7168 --grouped 8,1024,7168,2048 2>&1 | sed "s/^/$variant /"
+done
+echo "== grouped sweep done at $(elapsed) s"
 won=$(python3 - <<'PY'
 import csv, statistics
 def cycles(name):

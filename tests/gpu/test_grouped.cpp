@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <tuple>
@@ -33,6 +34,10 @@ struct GroupRows {
 struct GroupedData {
   int64_t g = 0, m = 0, n = 0, k = 0, kg = 0;
   bool per_row = false, bf16_input = false;
+  // The 2-D input scale M-contiguous, (K/128, ceil4(M)) transposed (DeepGEMM's layout), instead of (M,
+  // K/128); set before make_grouped.
+  bool col_major_scales = false;
+  int64_t scale_ld = 0;
   reference::Quantized a;               // (m, K) and (m, K/128)
   std::vector<uint16_t> a_bf16;         // the bf16 input, when bf16_input
   std::vector<reference::Quantized> b;  // per group
@@ -49,6 +54,8 @@ struct GroupedData {
   }
   std::optional<TensorView> input_scale2d() const {
     if (bf16_input) return std::nullopt;
+    if (col_major_scales)
+      return TensorView::strided(a_scale_dev.get(), DType::kFloat32, m, kg, 1, scale_ld, device);
     return TensorView::matrix(a_scale_dev.get(), DType::kFloat32, m, kg, device);
   }
   TensorView out2d() const { return TensorView::matrix(out_dev.get(), DType::kBFloat16, m, n, device); }
@@ -103,8 +110,18 @@ void make_grouped(GroupedData& d, int64_t g, int64_t m, int64_t n, int64_t k, bo
   } else {
     d.a_dev = DeviceBuffer(d.a.values.size());
     if (m) d.a_dev.upload(d.a.values.data(), d.a.values.size());
-    d.a_scale_dev = DeviceBuffer(d.a.scales.size() * 4);
-    if (m) d.a_scale_dev.upload(d.a.scales.data(), d.a.scales.size() * 4);
+    std::vector<float> scales = d.a.scales;
+    if (d.col_major_scales) {
+      // The padding rows hold NaN: a kernel that read them into a valid row would show it.
+      d.scale_ld = (m + 3) / 4 * 4;
+      scales.assign(static_cast<std::size_t>(d.scale_ld * d.kg), std::numeric_limits<float>::quiet_NaN());
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t c = 0; c < d.kg; ++c)
+          scales[static_cast<std::size_t>(c * d.scale_ld + r)] =
+              d.a.scales[static_cast<std::size_t>(r * d.kg + c)];
+    }
+    d.a_scale_dev = DeviceBuffer(scales.size() * 4);
+    if (m) d.a_scale_dev.upload(scales.data(), scales.size() * 4);
   }
   d.b_dev = DeviceBuffer(b_values.size());
   d.b_dev.upload(b_values.data(), b_values.size());
@@ -235,6 +252,9 @@ void expect_grouped_tile(const heuristics::TileShape& tile, bool per_row, Layout
     }
     m = row;
   }
+  // M-contiguous input scales on DeepGEMM's index form (its own scale layout: every tile starts at a row that
+  // is a multiple of 4) and, with per-row weight scales, on the offsets form (tiles start anywhere).
+  d.col_major_scales = layout == Layout::kIndex || (per_row && layout == Layout::kOffsets);
   make_grouped(d, g, m, n, k, per_row, false, 40 + static_cast<uint64_t>(bm) + (per_row ? 7 : 0));
   d.poison();
   DeviceInts table_dev(table);
