@@ -207,13 +207,25 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           scale_a_row0 = coord.row_start - coord.group * params.scale_a_group_rows;
           a_rows = coord.rows;
         }
+        // Per row: one scale per column. Per block: the tile's first weight block and, for a two-block tile,
+        // the next one (past N only when no column of the tile lies in it).
+        auto gather_weight_scales = [&](int stage, int kb) {
+          for (int i = lane; i < Config::kNumScaleB; i += 32) {
+            const int64_t scale_row = kPerRow ? n0 + i : n0 / 128 + i;
+            const bool valid = (kPerRow ? scale_row : scale_row * 128) < params.n;
+            const float* src =
+                scale_b_base +
+                (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
+            ptx::cp_async_ca_4(&smem.scale_b(stage)[i], src, valid);
+          }
+        };
         // M-contiguous input scales (the API's copy of row-major ones before long plans, or a caller's
         // column-major layout with a 16-byte aligned base and K stride) arrive as one bulk copy of the tile's
-        // whole 16-byte chunks per stage (lane 0; its bytes complete `full`) and the fewer than four rows left
-        // before M as gathers: a gather is one 4-byte cp.async and one shared-memory wavefront per row (#60),
-        // which cost 128x160 3.7-6.1% of its cycles (bench/NOTES.md #67). Rows past M keep whatever the stage
-        // held: their A rows are zero and their outputs are never stored. Not in the 256-row tiles, whose
-        // scale warp holds its row addresses (#58): ptxas spilled 16-32 bytes there with both paths.
+        // whole 16-byte chunks per stage (lane 0; its bytes complete `full`) and the fewer than four rows
+        // left before M as gathers: a gather is one 4-byte cp.async and one shared-memory wavefront per row
+        // (#60), which cost 128x160 3.7-6.1% of its cycles (bench/NOTES.md #67). Rows past M keep whatever
+        // the stage held: their A rows are zero and their outputs are never stored. Not in the 256-row tiles,
+        // whose scale warp holds its row addresses (#58): ptxas spilled 16-32 bytes there with both paths.
         constexpr bool kMayBulkScaleA = !kGrouped && !kSwapAB && !Config::kQuantizeInput && BLOCK_M < 256;
         bool bulk_scale_a = false;
         if constexpr (kMayBulkScaleA)
@@ -240,13 +252,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
               ptx::cp_async_ca_4(smem.scale_a(pipe.stage) + bulk_rows + lane, a_src + bulk_rows + lane, true);
             a_src += params.scale_a_k_stride;
             if constexpr (kPerRow) {
-              for (int i = lane; i < Config::kNumScaleB; i += 32) {
-                const bool valid = n0 + i < params.n;
-                const float* src =
-                    scale_b_base +
-                    (valid ? (n0 + i) * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
-                ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
-              }
+              gather_weight_scales(pipe.stage, kb);
             } else {
               if (lane < Config::kNumScaleB)
                 ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[lane], b_src, b_valid);
@@ -294,16 +300,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
                                                        : 0);
               ptx::cp_async_ca_4(&smem.scale_a(pipe.stage)[i], src, valid);
             }
-            // Per row: one scale per column. Per block: the tile's first weight block and, for a two-block
-            // tile, the next one (past N only when no column of the tile lies in it).
-            for (int i = lane; i < Config::kNumScaleB; i += 32) {
-              const int64_t scale_row = kPerRow ? n0 + i : n0 / 128 + i;
-              const bool valid = (kPerRow ? scale_row : scale_row * 128) < params.n;
-              const float* src =
-                  scale_b_base +
-                  (valid ? scale_row * params.scale_b_row_stride + kb * params.scale_b_k_stride : 0);
-              ptx::cp_async_ca_4(&smem.scale_b(pipe.stage)[i], src, valid);
-            }
+            gather_weight_scales(pipe.stage, kb);
             ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
           }
         }
