@@ -11,8 +11,9 @@
 //   SWEEP_REPEAT=N times each plan N times and keeps the median; SWEEP_NORMAL_ALL_M=1 also times the normal
 //   tiles below M = 32 (where the dispatch always runs swapAB), to check that rule.
 //   --grouped G,ROWS,N,K times every normal grouped tile (heuristics::kGroupedTileShapes, per-block weight
-//   scales) on the contiguous layout, G groups of ROWS rows each given by offsets, round-robin over
-//   SWEEP_REPEAT rounds (the card's clock drifts under load: every tile sees the same drift).
+//   scales; SWEEP_TILES filters them too) on the contiguous layout, G groups of ROWS rows each given by
+//   offsets, round-robin over SWEEP_REPEAT rounds (the card's clock drifts under load: every tile sees the
+//   same drift).
 //   --masked G,EXPECTED_M,N,K times every grouped tile, swapAB included, on the masked layout: group g holds
 //   EXPECTED_M * u valid rows, u in [0.7, 1.3] (the Python benchmark's spread), M_max their maximum rounded
 //   up to 128, and every plan is made from the hint EXPECTED_M as the API makes it.
@@ -319,7 +320,7 @@ void sweep_grouped(const GroupedShape& s, const heuristics::DeviceModel& device,
   const heuristics::GemmPlan chosen = heuristics::plan_grouped_contiguous(m, s.g, s.n, s.k, false, device);
   std::vector<heuristics::GemmPlan> plans;
   for (const heuristics::TileShape& tile : heuristics::kGroupedTileShapes)
-    if (!tile.swap_ab && heuristics::grouped_tile_compiled(tile, false))
+    if (!tile.swap_ab && heuristics::grouped_tile_compiled(tile, false) && tile_selected(tile))
       plans.push_back(heuristics::make_grouped_plan(
           tile, heuristics::contiguous_tiles_upper_bound(tile, m, s.g, s.n), s.g, s.rows, s.n, s.k, device));
   const auto times = time_grouped_plans(plans, sets, stream);

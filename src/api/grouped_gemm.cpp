@@ -1,5 +1,5 @@
 // grouped_gemm_contiguous / grouped_gemm_masked: validate, plan, prepare (group index conversion, bf16
-// input quantization), launch. See blockgemm/grouped.h.
+// input quantization or the M-contiguous copy of fp8 input scales), launch. See blockgemm/grouped.h.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -20,6 +20,7 @@
 #include "blockgemm/quantize.h"
 #include "heuristics/heuristics.h"
 #include "kernels/launch.h"
+#include "quantize/scale_transpose.h"
 
 namespace blockgemm {
 namespace {
@@ -106,18 +107,28 @@ heuristics::GemmPlan make_plan(const PlanInput& in, const heuristics::DeviceMode
   return plan;
 }
 
-// Workspace of a grouped call: [per-group ranges of the group index form][the quantized bf16 input].
+// Workspace of a grouped call: [per-group ranges of the group index form][the quantized bf16 input, or the
+// M-contiguous copy of an fp8 input's row-major scales].
 struct GroupedWorkspaceLayout {
   int64_t num_groups = 0;
   bool ranges = false;
   api::QuantizedLayout quantized{0, 0, 0, false, false};
+  std::size_t scale_copy_bytes = 0;
   std::size_t ranges_bytes() const {
     return ranges ? align_up(static_cast<std::size_t>(num_groups) * 2 * sizeof(int32_t)) : 0;
   }
   std::size_t quantized_offset() const { return ranges_bytes(); }
-  std::size_t bytes() const { return ranges_bytes() + (quantized.input ? quantized.bytes() : 0); }
+  std::size_t scale_copy_offset() const { return ranges_bytes(); }
+  // What the call needs (ranges, quantized input) and what the size query asks for: also the scale copy,
+  // made only where a caller's workspace holds it (like the dense call's, optional).
+  std::size_t required_bytes() const { return ranges_bytes() + (quantized.input ? quantized.bytes() : 0); }
+  std::size_t bytes() const { return required_bytes() + scale_copy_bytes; }
 };
 
+// The contiguous layout's fp8 input scales, row-major as per_token_cast_to_fp8 returns them, are copied
+// M-contiguous before the plans where the dense call copies them: the grouped tiles below 256 rows read such
+// scales as one bulk copy per stage (bench/NOTES.md #70, #71). Not in the masked layout, whose copy would
+// move every group's M_max rows whatever the counts.
 GroupedWorkspaceLayout workspace_layout(const PlanInput& in, bool bf16_input, bool group_index,
                                         const heuristics::GemmPlan& plan) {
   GroupedWorkspaceLayout layout;
@@ -125,6 +136,9 @@ GroupedWorkspaceLayout workspace_layout(const PlanInput& in, bool bf16_input, bo
   layout.ranges = group_index;
   const bool quantize_outside = bf16_input && !heuristics::quantizes_input_in_kernel(plan);
   layout.quantized = api::QuantizedLayout{in.m, in.n, in.k, quantize_outside, false};
+  if (!bf16_input && !in.masked && plan.tile.block_m < 256)
+    layout.scale_copy_bytes =
+        align_up(static_cast<std::size_t>(heuristics::input_scale_copy_bytes(plan, in.m, in.k)));
   return layout;
 }
 
@@ -186,8 +200,11 @@ void run(const char* function, api::GroupedProblem& problem, const PlanInput& in
   const bool bf16_input = args.gemm.quantize_input;
   const GroupedWorkspaceLayout layout =
       workspace_layout(in, bf16_input, problem.group_index != nullptr, plan);
-  const std::size_t needed = layout.bytes();
+  const std::size_t needed = layout.required_bytes();
   if (workspace) check_workspace(function, *workspace, needed, views);
+  const bool copies_scales = layout.scale_copy_bytes > 0 && args.gemm.scale_a_row_stride != 1 && workspace &&
+                             workspace->bytes >= layout.bytes();
+  if (copies_scales) check_workspace(function, *workspace, layout.bytes(), views);
   if (problem.m == 0) return;  // no rows: nothing to compute, nothing to write
   // bf16 tokens of a tile of up to 32 are quantized by the kernel itself, bitwise as per_token_cast_to_fp8.
   if (bf16_input && heuristics::quantizes_input_in_kernel(plan)) {
@@ -197,11 +214,21 @@ void run(const char* function, api::GroupedProblem& problem, const PlanInput& in
   // Held until the kernels that use the internal workspace are enqueued (see api::WorkspaceLease).
   api::WorkspaceLease lease;
   uint8_t* scratch = nullptr;
-  if (needed > 0) {
+  if (needed > 0 || copies_scales) {
     if (!workspace) lease = api::internal_workspace(device, needed, stream);
     scratch = static_cast<uint8_t*>(workspace ? workspace->data : lease.data);
   }
   if (args.gemm.quantize_input) quantize_input(input_matrix, args, layout, scratch, stream);
+  // Scales already M-contiguous (row stride 1) are read as given.
+  if (copies_scales) {
+    const int64_t ld = (problem.m + 3) / 4 * 4;
+    auto* scales = reinterpret_cast<float*>(scratch + layout.scale_copy_offset());
+    quantize::transpose_scales(args.gemm.scale_a, problem.m, args.gemm.k / 128, args.gemm.scale_a_row_stride,
+                               args.gemm.scale_a_k_stride, scales, ld, stream);
+    args.gemm.scale_a = scales;
+    args.gemm.scale_a_row_stride = 1;
+    args.gemm.scale_a_k_stride = ld;
+  }
   // The conversion runs right before the GEMM, which reads the ranges after griddepcontrol.wait: that waits
   // for the kernel just before it in the stream, launched without programmatic serialisation and so after
   // everything earlier, whatever the quantizer's launch does.

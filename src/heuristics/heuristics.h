@@ -112,19 +112,20 @@ inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
 }
 
 // Row-major input scales, the (M, K/128) layout per_token_cast_to_fp8 returns, cost a normal tile one 4-byte
-// gather per row and K block, each its own shared-memory wavefront (bench/NOTES.md #60). Before the plans
-// where copying them M-contiguous first measured faster, the API does that into the caller's workspace, a
-// ~2-3 us kernel (#63; H100, burst, same run): 128x160 -4.9% at 4096x7168x16384, -2.6% at 4096x7168x4096,
-// -0.6% at 1024x7168x16384; 128x144 -0.8% at 2048x8192x28672. Not before the others: 128x192 measured 0 to
-// +5.3% slower on five shapes (why is open) and the 256x128 pair, whose scale warp holds its row addresses
-// (#58), +1.1%. The Python wrapper asks for the workspace only from kTransposeInputScalesMinRows rows
-// (python/blockgemm/_gemm.py): keep the two equal.
+// gather per row and K block, each its own shared-memory wavefront (bench/NOTES.md #60); M-contiguous ones
+// reach a stage as one bulk copy (#67, #69). Before long plans the API copies them M-contiguous into the
+// caller's workspace, a ~2-3 us kernel (#63). Measured (H100, column-major against row-major scales, same
+// run, twenty-first session): 128x128 -4.6% at 2048x4096x7168, -9.3% at 1024x7168x16384; the 256x128 pair
+// -12% cycles at 4096x7168x16384 (row-major scales 512 B apart fall on few L2 sets), 0% at 4096x4096x7168
+// before #69's -0.8..-2.3%; 128x160 -4.9% at 4096x7168x16384 (#63, before #67's -3.7%). Not before 128x192:
+// -2.4% at 4096x2112x7168 but +0..+5% on five shapes in #63 and noisy at 2048x4096x7168 in this run. The
+// Python wrapper asks for the workspace only from kTransposeInputScalesMinRows rows (python/blockgemm/
+// _gemm.py): keep the two equal.
 inline constexpr double kTransposeInputScalesMinUs = 150;
 inline constexpr int64_t kTransposeInputScalesMinRows = 128;
 inline bool transposes_input_scales(const GemmPlan& plan, int64_t m) {
   const TileShape tile = plan.tile;
-  const bool gains = !tile.swap_ab && tile.block_m == 128 && tile.multicast == 1 &&
-                     (tile.block_n == 144 || tile.block_n == 160);
+  const bool gains = !tile.swap_ab && tile.block_m >= 128 && !(tile.block_m == 128 && tile.block_n == 192);
   return gains && m >= kTransposeInputScalesMinRows && plan.estimated_us >= kTransposeInputScalesMinUs;
 }
 // Bytes of that copy, (K/128, ceil4(M)) floats, before alignment; 0 where `plan` makes none. The copy's grid

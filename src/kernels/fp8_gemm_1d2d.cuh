@@ -128,11 +128,26 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     // memory only through stages this warpgroup fills, so they are ordered after this wait too.
     ptx::griddepcontrol_wait();
     PipelineState<kNumStages> pipe;
+    // In the 256-row tiles, M-contiguous input scales with 16-byte aligned columns and M a multiple of 4
+    // reach a stage as one bulk copy issued by the TMA thread with the tiles (its bytes complete `full`);
+    // the scale warp, which holds its row addresses there (#58), copies only the weight scales. The scale
+    // warp issuing the copy itself spilled there (#67); this way the pair runs 0.8-2.3% fewer cycles
+    // (bench/NOTES.md #69). M % 4 keeps every tile's byte count a multiple of 16. Narrower tiles: #67.
+    constexpr bool kTmaThreadScaleA = !kGrouped && !kSwapAB && !Config::kQuantizeInput && BLOCK_M >= 256;
+    const bool tma_scale_a = kTmaThreadScaleA && params.scale_a_row_stride == 1 &&
+                             params.scale_a_k_stride % 4 == 0 && params.m % 4 == 0 &&
+                             (reinterpret_cast<uintptr_t>(params.scale_a) & 15) == 0;
     if (warp_in_group == 0) {
       if (lane == 0) {
         for (int unit = first_unit; kGrouped ? scheduler.has_unit(unit) : unit < scheduler.num_units;
              unit += unit_stride) {
           const auto coord = scheduler.coord(unit, cta_rank);
+          [[maybe_unused]] uint32_t scale_a_bytes = 0;
+          [[maybe_unused]] const float* scale_a_src = params.scale_a;
+          if (kTmaThreadScaleA && tma_scale_a) {
+            scale_a_bytes = min(BLOCK_M, params.m - coord.m_block * BLOCK_M) * 4;
+            scale_a_src += coord.m_block * BLOCK_M + coord.k_block_begin * params.scale_a_k_stride;
+          }
           // Grouped: A rows past the group's end belong to the next group (or are TMA zero fill past the
           // view) and weight rows past N to the next group's weight: their outputs are never stored.
           [[maybe_unused]] int a_group_row = 0, b_group_row = 0;
@@ -150,8 +165,13 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
                   kGrouped ? a_group_row + coord.m_block * BLOCK_M : coord.m_block * BLOCK_M);
             } else {
               // The full tiles are expected: every CTA's slice of the shared one plus this CTA's other one.
-              ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage),
-                                             params.a_box_rows * kASlices * BLOCK_K + Config::kTileBBytes);
+              ptx::mbarrier_arrive_expect_tx(smem.full(pipe.stage), params.a_box_rows * kASlices * BLOCK_K +
+                                                                        Config::kTileBBytes + scale_a_bytes);
+              if (kTmaThreadScaleA && scale_a_bytes > 0) {
+                ptx::cp_async_bulk_load(smem.scale_a(pipe.stage), scale_a_src, scale_a_bytes,
+                                        smem.full(pipe.stage));
+                scale_a_src += params.scale_a_k_stride;
+              }
               if constexpr (Config::kMulticastA) {
                 constexpr int kSliceRows = Config::kASliceRows;
                 ptx::cp_async_bulk_tensor_2d_load_multicast(
@@ -226,16 +246,23 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         // (#60), which cost 128x160 3.7-6.1% of its cycles (bench/NOTES.md #67). Rows past M keep whatever
         // the stage held: their A rows are zero and their outputs are never stored. Not in the 256-row tiles,
         // whose scale warp holds its row addresses (#58): ptxas spilled 16-32 bytes there with both paths.
-        constexpr bool kMayBulkScaleA = !kGrouped && !kSwapAB && !Config::kQuantizeInput && BLOCK_M < 256;
+        // The grouped tiles too, where the tile's first scale is 16-byte aligned (a group's rows may start
+        // anywhere in the offsets form; #70).
+        constexpr bool kMayBulkScaleA = !kSwapAB && !Config::kQuantizeInput && BLOCK_M < 256;
         bool bulk_scale_a = false;
-        if constexpr (kMayBulkScaleA)
+        if constexpr (kMayBulkScaleA) {
           bulk_scale_a = params.scale_a_row_stride == 1 && params.scale_a_k_stride % 4 == 0 &&
                          (reinterpret_cast<uintptr_t>(params.scale_a) & 15) == 0;
+          if constexpr (kGrouped)
+            bulk_scale_a =
+                bulk_scale_a && (reinterpret_cast<uintptr_t>(scale_a_base + scale_a_row0 + m0) & 15) == 0;
+        }
         if (kMayBulkScaleA && bulk_scale_a) {
-          const int rows = min(BLOCK_M, params.m - m0);
+          const int rows = min(BLOCK_M, a_rows - m0);
           const int bulk_rows = rows / 4 * 4;
           // Addresses advanced by a stride per K block: the producer warpgroup runs on 56 registers.
-          const float* a_src = scale_a_base + m0 + coord.k_block_begin * params.scale_a_k_stride;
+          const float* a_src =
+              scale_a_base + scale_a_row0 + m0 + coord.k_block_begin * params.scale_a_k_stride;
           // Per block: lanes below kNumScaleB copy one weight scale each (one past N reads nothing).
           const int64_t b_row = kPerRow ? 0 : n0 / 128 + lane;
           const bool b_valid = !kPerRow && lane < Config::kNumScaleB && b_row * 128 < params.n;
@@ -270,7 +297,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           // the kernel brings its own scales.)
           ScaleRows<Config::kQuantizeInput ? 0 : BLOCK_M> a_rows_of_lane;
           a_rows_of_lane.init(lane, scale_a_base, [&](int i, const float*& src) {
-            if (m0 + i >= a_rows) return false;
+            if (m0 + i >= a_rows || tma_scale_a) return false;
             src += (scale_a_row0 + m0 + i) * params.scale_a_row_stride;
             return true;
           });
@@ -285,7 +312,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           });
           for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
             ptx::mbarrier_wait(smem.empty(pipe.stage), pipe.phase ^ 1);
-            a_rows_of_lane.copy(smem.scale_a(pipe.stage), lane, kb * params.scale_a_k_stride);
+            if (!tma_scale_a)
+              a_rows_of_lane.copy(smem.scale_a(pipe.stage), lane, kb * params.scale_a_k_stride);
             b_rows_of_lane.copy(smem.scale_b(pipe.stage), lane, kb * params.scale_b_k_stride);
             ptx::cp_async_mbarrier_arrive_noinc(smem.full(pipe.stage));
           }

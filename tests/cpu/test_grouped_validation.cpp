@@ -463,6 +463,35 @@ TEST(GroupedWorkspace, BytesFollowTheLayoutAndThePlan) {
   EXPECT_EQ(contiguous_group_alignment(), 128);
 }
 
+// bench/NOTES.md #71: room for the M-contiguous copy of row-major fp8 input scales, (K/128, ceil4(M)) floats,
+// where the contiguous plan is a long one below 256 rows; never for bf16 input or the masked layout.
+TEST(GroupedWorkspace, LongContiguousPlansHoldTheInputScaleCopy) {
+  const heuristics::DeviceModel h100;
+  const int64_t g = 2, m = 4094, n = 4096, k = 7168;
+  const TensorView input = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, m, k, kDevice);
+  const TensorView weight = TensorView::tensor3(fake(0x1000000), DType::kFloat8E4M3, g, n, k, kDevice);
+  const GroupLayout offsets =
+      GroupLayout::from_offsets(Int32View::vector(fake_int(0x500000), g + 1, kDevice));
+  const heuristics::GemmPlan plan = heuristics::plan_grouped_contiguous(m, g, n, k, false, h100);
+  ASSERT_LT(plan.tile.block_m, 256) << plan.describe();
+  ASSERT_TRUE(heuristics::transposes_input_scales(plan, m)) << plan.describe();
+  const std::size_t copy = std::size_t{4096} * (k / 128) * 4;  // ceil4(4094) rows, already 256-byte whole
+  EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input, weight, offsets), copy);
+  const GroupLayout index = GroupLayout::from_group_index(Int32View::vector(fake_int(0x500000), m, kDevice));
+  EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input, weight, index), 256 + copy) << "ranges first";
+  TensorView bf16 = input;
+  bf16.dtype = DType::kBFloat16;
+  EXPECT_LE(grouped_gemm_contiguous_workspace_bytes(bf16, weight, offsets), std::size_t(m) * k + copy)
+      << "bf16: the quantized input and its scales (M-contiguous already), no second scale copy";
+  // A short plan (K = 512) makes no copy.
+  const TensorView input_short = TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, m, 512, kDevice);
+  const TensorView weight_short =
+      TensorView::tensor3(fake(0x1000000), DType::kFloat8E4M3, g, n, 512, kDevice);
+  EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input_short, weight_short, offsets), 0u);
+  const TensorView masked_input = TensorView::tensor3(fake(0x100000), DType::kFloat8E4M3, g, m, k, kDevice);
+  EXPECT_EQ(grouped_gemm_masked_workspace_bytes(masked_input, weight, m), 0u) << "masked: no copy";
+}
+
 // ---- heuristics
 // --------------------------------------------------------------------------------------------
 

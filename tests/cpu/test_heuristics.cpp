@@ -281,8 +281,9 @@ TEST(Heuristics, Bf16InputIsQuantizedInKernelForTheSmallSwapAbTiles) {
   }
 }
 
-// bench/NOTES.md #63: the input-scale copy runs before the long normal plans of the tiles where it measured
-// faster (128x160, 128x144), never before swapAB ones, other tiles, short plans or below 128 rows.
+// bench/NOTES.md #63, #71: the input-scale copy runs before the long normal plans of the tiles where it
+// measured faster (128 rows but 128x192, the 256-row tiles), never before swapAB ones, 128x192, short plans or
+// below 128 rows.
 TEST(Heuristics, InputScalesAreTransposedOnlyWhereTheCopyMeasuredFaster) {
   const DeviceModel h100;
   auto transposes = [&](int64_t m, int64_t n, int64_t k) {
@@ -292,13 +293,19 @@ TEST(Heuristics, InputScalesAreTransposedOnlyWhereTheCopyMeasuredFaster) {
   EXPECT_TRUE(transposes(4096, 7168, 4096));   // 128x160, ~183 us
   EXPECT_TRUE(transposes(4090, 7168, 4096));   // the GPU test's shape
   EXPECT_TRUE(transposes(2048, 8192, 28672));  // 128x144
-  EXPECT_FALSE(transposes(4096, 4096, 7168));  // the 256x128 pair
+  EXPECT_TRUE(transposes(4096, 4096, 7168));   // the 256x128 pair
   EXPECT_FALSE(transposes(2050, 4096, 7168));  // 128x192
   EXPECT_FALSE(transposes(8192, 7168, 2048));  // 128x192
   EXPECT_FALSE(transposes(1534, 7168, 7168));  // 128x144, ~132 us: too short
   for (const int64_t m : {1, 16, 32, 64, 127}) EXPECT_FALSE(transposes(m, 7168, 16384));
-  // The rule itself: a 128x160 plan estimated just below and just above the threshold.
+  // The rule itself: by tile, then a 128x160 plan estimated just below and just above the threshold.
   GemmPlan plan;
+  plan.estimated_us = 1000;
+  for (const TileShape& tile : kTileShapes) {
+    plan.tile = tile;
+    const bool measured_faster = !tile.swap_ab && tile.block_m >= 128 && tile.block_n != 192;
+    EXPECT_EQ(transposes_input_scales(plan, 4096), measured_faster) << tile.block_m << "x" << tile.block_n;
+  }
   plan.tile = TileShape{128, 160};
   plan.estimated_us = kTransposeInputScalesMinUs - 1;
   EXPECT_FALSE(transposes_input_scales(plan, 4096));
@@ -308,7 +315,7 @@ TEST(Heuristics, InputScalesAreTransposedOnlyWhereTheCopyMeasuredFaster) {
   // The copy's size: (K/128, ceil4(M)) floats where it is made, else nothing.
   EXPECT_EQ(input_scale_copy_bytes(plan, 4090, 7168), int64_t{56} * 4092 * 4);
   EXPECT_EQ(input_scale_copy_bytes(plan, 4096, 16384), int64_t{128} * 4096 * 4);
-  EXPECT_EQ(input_scale_copy_bytes(plan_gemm(4096, 4096, 7168, h100), 4096, 7168), 0);
+  EXPECT_EQ(input_scale_copy_bytes(plan_gemm(8192, 7168, 2048, h100), 8192, 2048), 0) << "128x192";
   EXPECT_EQ(input_scale_copy_bytes(plan, 4096, int64_t{65535} * 32 * 128 + 128), 0) << "past the copy's grid";
 }
 

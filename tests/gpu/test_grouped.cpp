@@ -410,6 +410,75 @@ TEST(GroupedContiguous, GroupIndexFormMatchesReference) {
   }
 }
 
+// bench/NOTES.md #71: before a long plan, row-major fp8 input scales are copied M-contiguous into the
+// caller's workspace. The copy only moves them: bitwise the column-major call's (reference-checked in
+// EveryGroupedTile), eager and captured (the copy a node of its own), for both table forms. The second group
+// starts at an unaligned row, where the tiles gather their scales instead of the bulk copy.
+TEST(GroupedContiguous, RowMajorScalesCopiedGiveTheColumnMajorResult) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const std::vector<int64_t> sizes = {2049, 2045};
+  const int64_t g = 2, m = 4094, n = 4096, k = 7168, kg = k / 128, ld = 4096;
+  GroupedData d;
+  make_grouped(d, g, m, n, k, false, false, 71);
+  DeviceInts offsets(offsets_of(sizes));
+  const GroupLayout by_offsets = GroupLayout::from_offsets(offsets.view(g + 1, d.device));
+  std::vector<int32_t> rows(static_cast<std::size_t>(m), 1);
+  std::fill(rows.begin(), rows.begin() + sizes[0], 0);
+  DeviceInts index(rows);
+  const GroupLayout by_index = GroupLayout::from_group_index(index.view(m, d.device));
+  const std::size_t copy = static_cast<std::size_t>(ld * kg * 4);
+  if (grouped_gemm_contiguous_workspace_bytes(d.input2d(), d.weight(), by_offsets) < copy)
+    GTEST_SKIP() << "this GPU's plan for 2 x 4094x4096x7168 makes no input-scale copy (132-SM H100: a long "
+                    "128-row plan)";
+  std::vector<float> col(static_cast<std::size_t>(ld * kg), std::numeric_limits<float>::quiet_NaN());
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < kg; ++c)
+      col[static_cast<std::size_t>(c * ld + r)] = d.a.scales[static_cast<std::size_t>(r * kg + c)];
+  DeviceBuffer col_dev(col.size() * 4);
+  col_dev.upload(col.data(), col.size() * 4);
+  const TensorView col_view = TensorView::strided(col_dev.get(), DType::kFloat32, m, kg, 1, ld, d.device);
+  auto download = [&] {
+    std::vector<uint16_t> out(static_cast<std::size_t>(m * n));
+    d.out_dev.download(out.data(), out.size() * 2);
+    return out;
+  };
+  d.poison();
+  grouped_gemm_contiguous(d.input2d(), d.weight(), col_view, d.weight_scale(), by_offsets, d.out2d());
+  check_cuda(cudaDeviceSynchronize(), "grouped gemm, column-major scales");
+  const std::vector<uint16_t> expected = download();
+  cudaStream_t stream;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+  for (const bool use_index : {false, true}) {
+    const GroupLayout& groups = use_index ? by_index : by_offsets;
+    const std::size_t bytes = grouped_gemm_contiguous_workspace_bytes(d.input2d(), d.weight(), groups);
+    EXPECT_GE(bytes, copy);
+    DeviceBuffer workspace(bytes);
+    const Workspace ws{workspace.get(), bytes};
+    d.poison();
+    grouped_gemm_contiguous(d.input2d(), d.weight(), d.input_scale2d(), d.weight_scale(), groups, d.out2d(),
+                            std::nullopt, nullptr, ws);
+    check_cuda(cudaDeviceSynchronize(), "grouped gemm, row-major scales copied");
+    EXPECT_TRUE(download() == expected) << "eager, group index form: " << use_index;
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+    grouped_gemm_contiguous(d.input2d(), d.weight(), d.input_scale2d(), d.weight_scale(), groups, d.out2d(),
+                            std::nullopt, stream, ws);
+    check_cuda(cudaStreamEndCapture(stream, &graph), "end capture");
+    std::size_t nodes = 0;
+    check_cuda(cudaGraphGetNodes(graph, nullptr, &nodes), "nodes");
+    EXPECT_EQ(nodes, use_index ? 4u : 2u) << "the copy and the GEMM (index form: the ranges' memset, kernel)";
+    check_cuda(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+    d.poison();
+    check_cuda(cudaGraphLaunch(exec, stream), "replay");
+    check_cuda(cudaStreamSynchronize(stream), "replay sync");
+    EXPECT_TRUE(download() == expected) << "captured, group index form: " << use_index;
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+  }
+  cudaStreamDestroy(stream);
+}
+
 // ---- masked layout
 // ------------------------------------------------------------------------------------------
 
