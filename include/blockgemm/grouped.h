@@ -79,7 +79,9 @@ int64_t contiguous_group_alignment();
 
 // Bytes of workspace a contiguous call with these operands needs: the group index form's per-group ranges
 // (8 bytes per group), and for a bf16 input its fp8 copy and scales unless the planned kernel quantizes it
-// itself. 0 for fp8 input with offsets.
+// itself. For fp8 input, room for an M-contiguous copy of row-major input scales where the plan is a long one
+// below 256 rows (bench/NOTES.md #71): optional, a workspace without it reads the scales as given; else 0
+// with offsets.
 std::size_t grouped_gemm_contiguous_workspace_bytes(
     const TensorView& input, const TensorView& weight, const GroupLayout& groups,
     const std::optional<TensorView>& weight_scale = std::nullopt);

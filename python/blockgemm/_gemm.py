@@ -103,7 +103,7 @@ def _run(
     # bf16 operands are quantized into a workspace. Taking it from torch's caching allocator makes it cheap
     # per call and valid under CUDA graph capture (it comes from the graph's private pool), where the
     # library's own buffer could not grow. An fp8 input's row-major scales are copied M-contiguous into one
-    # before a long GEMM (bench/NOTES.md #63): asked only where M is large enough for that to be possible.
+    # before a long GEMM (bench/NOTES.md #63, #71): asked only where M is large enough for that to be possible.
     nbytes = 0
     if input.is_cuda and (input.dtype == torch.bfloat16 or weight.dtype == torch.bfloat16):
         nbytes = _ext.workspace_bytes(input_desc, weight_desc)
