@@ -4,7 +4,8 @@
 //   warpgroup 0  producer: warp 0 issues TMA loads of the A and B tiles of each 128-wide K block into a
 //                ring of kNumStages shared-memory stages; warp 1 gathers that K block's scales (one per
 //                row of A; one per column of B) with cp.async, or brings M-contiguous input scales with one
-//                bulk copy. Both complete the stage's `full` barrier.
+//                bulk copy (in 256-row tiles warp 0 copies those with the tiles). Both complete the stage's
+//                `full` barrier.
 //   warpgroups 1..kNumMathWarpgroups  math: 64 wgmma rows each (input rows, or weight rows when the
 //                config swaps A and B for small M). Per K block: four wgmma m64nNk32 into a scratch
 //                accumulator, wait, release the stage (`empty` barrier), then promote (a 256-row tile
@@ -18,7 +19,8 @@
 //                (transposing them when swapped) and stores it with TMA, which clips the M and N tails.
 //                The store drains while the next tile's main loop runs.
 // The pieces it is built from (shared-memory carve-up, stage ring, scale-row gathers, the in-kernel cast)
-// are in kernels/gemm_parts.cuh.
+// are in kernels/gemm_parts.cuh. The producer's scale paths stay inline here (the file passes 600 lines for
+// them): as helpers they compiled to different, slower code in the 128-row kernels (bench/NOTES.md #67).
 #pragma once
 
 #include <cuda.h>
