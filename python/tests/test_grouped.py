@@ -164,6 +164,37 @@ def test_masked_matches_reference(kind, expected_m, bf16_input):
     assert_poisoned(out, ~owned, "masked rows")
 
 
+def test_contiguous_row_major_scales_copied_before_a_long_plan():
+    """Before a long plan the wrapper's workspace takes an M-contiguous copy of row-major input scales
+    (bench/NOTES.md #71): bitwise the column-major call's, eager and replayed from a CUDA graph."""
+    sizes, n, k = [2049, 2045], 4096, 7168
+    g, m = len(sizes), sum(sizes)
+    experts = Experts(g, n, k, seed=70)
+    _, q, s, x_deq = quantized_rows(m, k, seed=71)
+    offsets = offsets_of(sizes)
+    desc = blockgemm._gemm._desc
+    nbytes = blockgemm.grouped._ext.grouped_contiguous_workspace_bytes(
+        desc(q), desc(experts.weight), desc(offsets), "offsets", desc(experts.scale))
+    if nbytes == 0:
+        pytest.skip("this GPU's plan for 2 x 4094x4096x7168 makes no input-scale copy (132-SM H100: 128x128)")
+    ld = (m + 3) // 4 * 4
+    s_cm = torch.empty((k // 128, ld), dtype=torch.float32, device=DEVICE).t()[:m]
+    s_cm.copy_(s)
+    expected = blockgemm.grouped_gemm_contiguous(q, experts.weight, s_cm, experts.scale, offsets=offsets)
+    out = blockgemm.grouped_gemm_contiguous(q, experts.weight, s, experts.scale, offsets=offsets)
+    torch.cuda.synchronize()
+    assert torch.equal(out.view(torch.int16), expected.view(torch.int16))
+    for i, rows in enumerate([slice(0, sizes[0]), slice(sizes[0], m)]):
+        check_rows(out, x_deq[rows] @ experts.deq[i].T, rows, f"group {i}")
+    graph_out = torch.full((m, n), NAN, dtype=BF16, device=DEVICE)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        blockgemm.grouped_gemm_contiguous(q, experts.weight, s, experts.scale, offsets=offsets, out=graph_out)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(graph_out.view(torch.int16), expected.view(torch.int16))
+
+
 def test_masked_column_major_input_scale():
     """DeepGEMM's masked input scale is M-major per group: (G, K/128, M_max) transposed."""
     g, m_max, n, k = 4, 32, 256, 512
