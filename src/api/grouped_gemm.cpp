@@ -201,10 +201,9 @@ void run(const char* function, api::GroupedProblem& problem, const PlanInput& in
   const GroupedWorkspaceLayout layout =
       workspace_layout(in, bf16_input, problem.group_index != nullptr, plan);
   const std::size_t needed = layout.required_bytes();
-  if (workspace) check_workspace(function, *workspace, needed, views);
   const bool copies_scales = layout.scale_copy_bytes > 0 && args.gemm.scale_a_row_stride != 1 && workspace &&
                              workspace->bytes >= layout.bytes();
-  if (copies_scales) check_workspace(function, *workspace, layout.bytes(), views);
+  if (workspace) check_workspace(function, *workspace, copies_scales ? layout.bytes() : needed, views);
   if (problem.m == 0) return;  // no rows: nothing to compute, nothing to write
   // bf16 tokens of a tile of up to 32 are quantized by the kernel itself, bitwise as per_token_cast_to_fp8.
   if (bf16_input && heuristics::quantizes_input_in_kernel(plan)) {

@@ -52,6 +52,19 @@ struct GroupedData {
     return TensorView::matrix(a_scale_dev.get(), DType::kFloat32, m, kg, device);
   }
   TensorView out2d() const { return TensorView::matrix(out_dev.get(), DType::kBFloat16, m, n, device); }
+  // The masked layout's views of the same buffers: (G, M_max, K) input, its (G, M_max, K/128) scales (none
+  // for a bf16 input) and the (G, M_max, N) out, where m = G * M_max.
+  TensorView masked_input(int64_t m_max) const {
+    return TensorView::tensor3(a_dev.get(), bf16_input ? DType::kBFloat16 : DType::kFloat8E4M3, g, m_max, k,
+                               device);
+  }
+  std::optional<TensorView> masked_input_scale(int64_t m_max) const {
+    if (bf16_input) return std::nullopt;
+    return TensorView::tensor3(a_scale_dev.get(), DType::kFloat32, g, m_max, kg, device);
+  }
+  TensorView masked_out(int64_t m_max) const {
+    return TensorView::tensor3(out_dev.get(), DType::kBFloat16, g, m_max, n, device);
+  }
   // cudaMemset is asynchronous on the legacy stream, which the graph replays' non-blocking stream does not
   // wait for: wait here, or the poison could land after the GEMM's stores (bench/NOTES.md "Oddities").
   void poison() {

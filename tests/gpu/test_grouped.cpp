@@ -82,12 +82,9 @@ void expect_grouped_tile(const heuristics::TileShape& tile, bool per_row, Layout
   const TensorView weight = d.weight();
   const std::optional<TensorView> weight_scale = d.weight_scale();
   if (layout == Layout::kMasked) {
-    const TensorView input = TensorView::tensor3(d.a_dev.get(), DType::kFloat8E4M3, g, m_max, k, d.device);
-    const TensorView input_scale =
-        TensorView::tensor3(d.a_scale_dev.get(), DType::kFloat32, g, m_max, k / 128, d.device);
-    const TensorView out = TensorView::tensor3(d.out_dev.get(), DType::kBFloat16, g, m_max, n, d.device);
-    problem = api::validate_grouped_masked(input, weight, input_scale, weight_scale,
-                                           table_dev.view(g, d.device), bm, out, std::nullopt);
+    problem =
+        api::validate_grouped_masked(d.masked_input(m_max), weight, d.masked_input_scale(m_max), weight_scale,
+                                     table_dev.view(g, d.device), bm, d.masked_out(m_max), std::nullopt);
   } else {
     const GroupLayout groups =
         layout == Layout::kOffsets

@@ -30,12 +30,8 @@ void run_masked(int64_t g, int64_t m_max, const std::vector<int32_t>& masked_m,
   make_grouped(d, g, g * m_max, n, k, per_row, bf16_input, seed);
   d.poison();
   DeviceInts counts(masked_m);
-  const TensorView input = TensorView::tensor3(
-      d.a_dev.get(), bf16_input ? DType::kBFloat16 : DType::kFloat8E4M3, g, m_max, k, d.device);
-  std::optional<TensorView> input_scale;
-  if (!bf16_input)
-    input_scale = TensorView::tensor3(d.a_scale_dev.get(), DType::kFloat32, g, m_max, k / 128, d.device);
-  const TensorView out = TensorView::tensor3(d.out_dev.get(), DType::kBFloat16, g, m_max, n, d.device);
+  const TensorView input = d.masked_input(m_max), out = d.masked_out(m_max);
+  const std::optional<TensorView> input_scale = d.masked_input_scale(m_max);
   grouped_gemm_masked(input, d.weight(), input_scale, d.weight_scale(), counts.view(g, d.device), expected_m,
                       out);
   check_cuda(cudaDeviceSynchronize(), "grouped gemm");
@@ -80,12 +76,8 @@ TEST(GroupedGraphs, MaskedCountsChangeBetweenReplays) {
     GroupedData d;
     make_grouped(d, g, g * m_max, n, k, false, bf16_input, 40);
     DeviceInts counts(std::vector<int32_t>(static_cast<std::size_t>(g), 0));
-    const TensorView input = TensorView::tensor3(
-        d.a_dev.get(), bf16_input ? DType::kBFloat16 : DType::kFloat8E4M3, g, m_max, k, d.device);
-    std::optional<TensorView> input_scale;
-    if (!bf16_input)
-      input_scale = TensorView::tensor3(d.a_scale_dev.get(), DType::kFloat32, g, m_max, k / 128, d.device);
-    const TensorView out = TensorView::tensor3(d.out_dev.get(), DType::kBFloat16, g, m_max, n, d.device);
+    const TensorView input = d.masked_input(m_max), out = d.masked_out(m_max);
+    const std::optional<TensorView> input_scale = d.masked_input_scale(m_max);
     cudaStream_t stream;
     check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
     cudaGraph_t graph;
