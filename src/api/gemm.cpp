@@ -18,7 +18,6 @@
 #include "blockgemm/quantize.h"
 #include "heuristics/heuristics.h"
 #include "kernels/launch.h"
-#include "quantize/scale_transpose.h"
 
 namespace blockgemm {
 namespace {
@@ -171,13 +170,7 @@ void transpose_input_scales(kernels::Fp8GemmArgs& args, const heuristics::GemmPl
   check.require_disjoint("workspace", span, "out", out);
   if (input_scale) check.require_disjoint("workspace", span, "input_scale", *input_scale);
   if (weight_scale) check.require_disjoint("workspace", span, "weight_scale", *weight_scale);
-  const int64_t ld = (int64_t{args.m} + 3) / 4 * 4;
-  auto* scales = static_cast<float*>(workspace.data);
-  quantize::transpose_scales(args.scale_a, args.m, args.k / 128, args.scale_a_row_stride,
-                             args.scale_a_k_stride, scales, ld, stream);
-  args.scale_a = scales;
-  args.scale_a_row_stride = 1;
-  args.scale_a_k_stride = ld;
+  api::copy_input_scales_m_contiguous(args, static_cast<float*>(workspace.data), stream);
 }
 
 }  // namespace

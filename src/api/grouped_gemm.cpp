@@ -20,7 +20,6 @@
 #include "blockgemm/quantize.h"
 #include "heuristics/heuristics.h"
 #include "kernels/launch.h"
-#include "quantize/scale_transpose.h"
 
 namespace blockgemm {
 namespace {
@@ -219,15 +218,9 @@ void run(const char* function, api::GroupedProblem& problem, const PlanInput& in
   }
   if (args.gemm.quantize_input) quantize_input(input_matrix, args, layout, scratch, stream);
   // Scales already M-contiguous (row stride 1) are read as given.
-  if (copies_scales) {
-    const int64_t ld = (problem.m + 3) / 4 * 4;
-    auto* scales = reinterpret_cast<float*>(scratch + layout.scale_copy_offset());
-    quantize::transpose_scales(args.gemm.scale_a, problem.m, args.gemm.k / 128, args.gemm.scale_a_row_stride,
-                               args.gemm.scale_a_k_stride, scales, ld, stream);
-    args.gemm.scale_a = scales;
-    args.gemm.scale_a_row_stride = 1;
-    args.gemm.scale_a_k_stride = ld;
-  }
+  if (copies_scales)
+    api::copy_input_scales_m_contiguous(
+        args.gemm, reinterpret_cast<float*>(scratch + layout.scale_copy_offset()), stream);
   // The conversion runs right before the GEMM, which reads the ranges after griddepcontrol.wait: that waits
   // for the kernel just before it in the stream, launched without programmatic serialisation and so after
   // everything earlier, whatever the quantizer's launch does.

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "blockgemm/tensor.h"
+#include "kernels/launch.h"
+#include "quantize/scale_transpose.h"
 
 namespace blockgemm::api {
 namespace {
@@ -76,6 +78,15 @@ WorkspaceLease internal_workspace(int device, std::size_t bytes, cudaStream_t st
   buffer = Buffer{data, bytes};
   lease.data = data;
   return lease;
+}
+
+void copy_input_scales_m_contiguous(kernels::Fp8GemmArgs& args, float* dst, cudaStream_t stream) {
+  const int64_t ld = (int64_t{args.m} + 3) / 4 * 4;
+  quantize::transpose_scales(args.scale_a, args.m, args.k / 128, args.scale_a_row_stride,
+                             args.scale_a_k_stride, dst, ld, stream);
+  args.scale_a = dst;
+  args.scale_a_row_stride = 1;
+  args.scale_a_k_stride = ld;
 }
 
 }  // namespace blockgemm::api

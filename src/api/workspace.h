@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <mutex>
 
+namespace blockgemm::kernels {
+struct Fp8GemmArgs;
+}
+
 namespace blockgemm::api {
 
 constexpr std::size_t kWorkspaceAlignment = 256;
@@ -34,5 +38,9 @@ struct WorkspaceLease {
   std::unique_lock<std::mutex> lock;
 };
 WorkspaceLease internal_workspace(int device, std::size_t bytes, cudaStream_t stream);
+
+// Copies the input scales `args` points at (any strides) M-contiguous, (K/128, ceil4(M)) floats, into `dst`
+// inside a workspace, on `stream`, and points `args` at the copy (bench/NOTES.md #63, #71).
+void copy_input_scales_m_contiguous(kernels::Fp8GemmArgs& args, float* dst, cudaStream_t stream);
 
 }  // namespace blockgemm::api
