@@ -13,7 +13,7 @@
 //   --grouped G,ROWS,N,K times every normal grouped tile (heuristics::kGroupedTileShapes, per-block weight
 //   scales; SWEEP_TILES filters them too) on the contiguous layout, G groups of ROWS rows each given by
 //   offsets, round-robin over SWEEP_REPEAT rounds (the card's clock drifts under load: every tile sees the
-//   same drift).
+//   same drift); SWEEP_OFFSET_SHIFT=S starts every group after the first S rows later (unaligned starts).
 //   --masked G,EXPECTED_M,N,K times every grouped tile, swapAB included, on the masked layout: group g holds
 //   EXPECTED_M * u valid rows, u in [0.7, 1.3] (the Python benchmark's spread), M_max their maximum rounded
 //   up to 128, and every plan is made from the hint EXPECTED_M as the API makes it.
@@ -300,8 +300,13 @@ void sweep_grouped(const GroupedShape& s, const heuristics::DeviceModel& device,
   std::mt19937_64 rng(static_cast<uint64_t>(s.g * 7919 + s.rows * 131 + s.n + s.k));
   const int64_t m = s.g * s.rows, kg = s.k / 128, scale_rows = (s.n + 127) / 128;
   const bool scale_a_col_major = std::getenv("SWEEP_SCALE_A_COLMAJOR") != nullptr;
+  // SWEEP_OFFSET_SHIFT=s moves every inner group boundary s rows on (the first group s longer, the last s
+  // shorter): groups that start at unaligned rows, as the offsets form allows.
+  const char* shift_env = std::getenv("SWEEP_OFFSET_SHIFT");
+  const int64_t shift = shift_env ? std::atoi(shift_env) : 0;
   std::vector<int32_t> offsets;
-  for (int64_t i = 0; i <= s.g; ++i) offsets.push_back(static_cast<int32_t>(i * s.rows));
+  for (int64_t i = 0; i <= s.g; ++i)
+    offsets.push_back(static_cast<int32_t>(i * s.rows + (i > 0 && i < s.g ? shift : 0)));
   DeviceBytes offsets_dev(offsets.size() * 4);
   BENCH_CHECK_CUDA(cudaMemcpy(offsets_dev.ptr, offsets.data(), offsets.size() * 4, cudaMemcpyHostToDevice));
   const std::vector<GroupedSet> sets =

@@ -248,23 +248,25 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         // (#60), which cost 128x160 3.7-6.1% of its cycles (bench/NOTES.md #67). Rows past M keep whatever
         // the stage held: their A rows are zero and their outputs are never stored. Not in the 256-row tiles,
         // whose scale warp holds its row addresses (#58): ptxas spilled 16-32 bytes there with both paths.
-        // The grouped tiles too, where the tile's first scale is 16-byte aligned (a group's rows may start
-        // anywhere in the offsets form; #70).
+        // The grouped tiles too (#70): a group's rows may start anywhere in the offsets form, so the copy
+        // starts at the 16-byte chunk of the tile's first scale and the stage holds scale_a_lead rows of
+        // the group before (the math warps skip them; #72).
         constexpr bool kMayBulkScaleA = !kSwapAB && !Config::kQuantizeInput && BLOCK_M < 256;
         bool bulk_scale_a = false;
+        [[maybe_unused]] int lead = 0;
         if constexpr (kMayBulkScaleA) {
+          // bulk_input_scales(params), spelled out: through the helper ptxas compiled the dense 128-row
+          // producers differently (the math warps' test in the grouped tiles is the helper's).
           bulk_scale_a = params.scale_a_row_stride == 1 && params.scale_a_k_stride % 4 == 0 &&
                          (reinterpret_cast<uintptr_t>(params.scale_a) & 15) == 0;
-          if constexpr (kGrouped)
-            bulk_scale_a =
-                bulk_scale_a && (reinterpret_cast<uintptr_t>(scale_a_base + scale_a_row0 + m0) & 15) == 0;
+          if constexpr (kGrouped) lead = scale_a_lead(scale_a_base + scale_a_row0 + m0);
         }
         if (kMayBulkScaleA && bulk_scale_a) {
-          const int rows = min(BLOCK_M, a_rows - m0);
+          const int rows = min(BLOCK_M, a_rows - m0) + lead;
           const int bulk_rows = rows / 4 * 4;
           // Addresses advanced by a stride per K block: the producer warpgroup runs on 56 registers.
           const float* a_src =
-              scale_a_base + scale_a_row0 + m0 + coord.k_block_begin * params.scale_a_k_stride;
+              scale_a_base + scale_a_row0 + m0 - lead + coord.k_block_begin * params.scale_a_k_stride;
           // Per block: lanes below kNumScaleB copy one weight scale each (one past N reads nothing).
           const int64_t b_row = kPerRow ? 0 : n0 / 128 + lane;
           const bool b_valid = !kPerRow && lane < Config::kNumScaleB && b_row * 128 < params.n;
@@ -403,8 +405,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const uint32_t empty_barriers = full_barriers + 8 * kNumStages;
     const uint32_t row_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleBOffset : Smem::kScaleAOffset);
     const uint32_t col_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleAOffset : Smem::kScaleBOffset);
-    constexpr int kRowScaleStageBytes = 4 * (kSwapAB ? BLOCK_N : BLOCK_M);
-    constexpr int kColScaleStageBytes = 4 * (kSwapAB ? BLOCK_M : BLOCK_N);
+    constexpr int kRowScaleStageBytes = 4 * (kSwapAB ? BLOCK_N : Config::kScaleAStageFloats);
+    constexpr int kColScaleStageBytes = 4 * (kSwapAB ? Config::kScaleAStageFloats : BLOCK_N);
     const uint64_t desc_a_stage0 = ptx::make_smem_desc_k_major_sw128(
         smem_base + (kSwapAB ? Smem::kTileBOffset : Smem::kTileAOffset) + math_group * 64 * BLOCK_K);
     const uint64_t desc_b_stage0 =
@@ -432,13 +434,24 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
 #pragma unroll
         for (int i = 0; i < kNumAccum; ++i) accum[w][i] = 0.f;
 
+      // A grouped tile's stage may hold up to three input scales before its first (the producer's bulk
+      // copy starts at that scale's 16-byte chunk; #72).
+      const uint32_t row_scales_tile = row_scales_stage0 + [&]() -> uint32_t {
+        if constexpr (Config::kScaleALeadRoom > 0) {
+          if (bulk_input_scales(params))
+            return 4 * scale_a_lead(params.scale_a + coord.group * params.scale_a_group_stride +
+                                    coord.row_start - coord.group * params.scale_a_group_rows +
+                                    coord.m_block * BLOCK_M);
+        }
+        return 0;
+      }();
       // kFormerOctets: how many 8-column groups of the wgmma view take the first of the tile's two weight
       // scales (all of them for a single scale).
       auto run_k_blocks = [&](auto former_octets) {
         [[maybe_unused]] constexpr int kFormerOctets = decltype(former_octets)::value;
         for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
           ptx::mbarrier_wait(full_barriers + 8 * pipe.stage, pipe.phase);
-          const uint32_t row_scales = row_scales_stage0 + pipe.stage * kRowScaleStageBytes;
+          const uint32_t row_scales = row_scales_tile + pipe.stage * kRowScaleStageBytes;
           const uint32_t col_scales = col_scales_stage0 + pipe.stage * kColScaleStageBytes;
           // Rows r and r + 8 of this warpgroup's 64 in each wave (wave w starts at row 128 w).
           float row_scale_lo[kNumWaves], row_scale_hi[kNumWaves];

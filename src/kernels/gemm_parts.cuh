@@ -54,7 +54,7 @@ struct SharedStorage {
   static constexpr int kTileBOffset = kTileAOffset + Config::kNumStages * Config::kTileABytes;
   static constexpr int kInputBf16Offset = kTileBOffset + Config::kNumStages * Config::kTileBBytes;
   static constexpr int kScaleAOffset = kInputBf16Offset + Config::kNumStages * Config::kInputBf16Bytes;
-  static constexpr int kScaleBOffset = kScaleAOffset + Config::kNumStages * Config::BLOCK_M * 4;
+  static constexpr int kScaleBOffset = kScaleAOffset + Config::kNumStages * Config::kScaleAStageFloats * 4;
   static constexpr int kBarrierOffset = kScaleBOffset + Config::kNumStages * Config::BLOCK_N * 4;
 
   __device__ uint8_t* out() const { return base; }
@@ -65,7 +65,7 @@ struct SharedStorage {
     return base + kInputBf16Offset + stage * Config::kInputBf16Bytes;
   }
   __device__ float* scale_a(int stage) const {
-    return reinterpret_cast<float*>(base + kScaleAOffset) + stage * Config::BLOCK_M;
+    return reinterpret_cast<float*>(base + kScaleAOffset) + stage * Config::kScaleAStageFloats;
   }
   __device__ float* scale_b(int stage) const {
     return reinterpret_cast<float*>(base + kScaleBOffset) + stage * Config::BLOCK_N;
@@ -133,6 +133,19 @@ __device__ __forceinline__ void with_static_index(int index, F&& f, std::integer
 template <int kCount, class F>
 __device__ __forceinline__ void with_static_index(int index, F&& f) {
   with_static_index(index, f, std::make_integer_sequence<int, kCount>{});
+}
+
+// Input scales that a tile below 256 rows takes as one bulk copy per stage: M-contiguous, with a 16-byte
+// aligned base and K stride (a bulk copy moves whole 16-byte chunks between 16-byte aligned addresses).
+template <class Params>
+__device__ __forceinline__ bool bulk_input_scales(const Params& params) {
+  return params.scale_a_row_stride == 1 && params.scale_a_k_stride % 4 == 0 &&
+         (reinterpret_cast<uintptr_t>(params.scale_a) & 15) == 0;
+}
+// Rows between the 16-byte chunk that holds a tile's first input scale and that scale (0..3): the stage of
+// a grouped tile holds them first, and its math warps read its rows from there on.
+__device__ __forceinline__ int scale_a_lead(const float* first_scale) {
+  return static_cast<int>((reinterpret_cast<uintptr_t>(first_scale) >> 2) & 3);
 }
 
 // One lane's rows of a stage's scale column (rows lane, lane + 32, ... of kRows), each held as the address
