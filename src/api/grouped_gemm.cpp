@@ -125,9 +125,9 @@ struct GroupedWorkspaceLayout {
 };
 
 // The contiguous layout's fp8 input scales, row-major as per_token_cast_to_fp8 returns them, are copied
-// M-contiguous before the plans where the dense call copies them: the grouped tiles below 256 rows read such
-// scales as one bulk copy per stage (bench/NOTES.md #70, #71). Not in the masked layout, whose copy would
-// move every group's M_max rows whatever the counts.
+// M-contiguous before the plans of 128-row tiles (heuristics::transposes_grouped_input_scales): those read
+// such scales as one bulk copy per stage (bench/NOTES.md #70, #71, #72). Not in the masked layout, whose
+// copy would move every group's M_max rows whatever the counts.
 GroupedWorkspaceLayout workspace_layout(const PlanInput& in, bool bf16_input, bool group_index,
                                         const heuristics::GemmPlan& plan) {
   GroupedWorkspaceLayout layout;
@@ -135,9 +135,9 @@ GroupedWorkspaceLayout workspace_layout(const PlanInput& in, bool bf16_input, bo
   layout.ranges = group_index;
   const bool quantize_outside = bf16_input && !heuristics::quantizes_input_in_kernel(plan);
   layout.quantized = api::QuantizedLayout{in.m, in.n, in.k, quantize_outside, false};
-  if (!bf16_input && !in.masked && plan.tile.block_m < 256)
+  if (!bf16_input && !in.masked)
     layout.scale_copy_bytes =
-        align_up(static_cast<std::size_t>(heuristics::input_scale_copy_bytes(plan, in.m, in.k)));
+        align_up(static_cast<std::size_t>(heuristics::input_scale_copy_bytes(plan, in.m, in.k, true)));
   return layout;
 }
 

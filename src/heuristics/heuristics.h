@@ -128,11 +128,22 @@ inline bool transposes_input_scales(const GemmPlan& plan, int64_t m) {
   const bool gains = !tile.swap_ab && tile.block_m >= 128 && !(tile.block_m == 128 && tile.block_n == 192);
   return gains && m >= kTransposeInputScalesMinRows && plan.estimated_us >= kTransposeInputScalesMinUs;
 }
-// Bytes of that copy, (K/128, ceil4(M)) floats, before alignment; 0 where `plan` makes none. The copy's grid
-// has ceil(K/128 / 32) blocks on y, at most 65535.
-inline int64_t input_scale_copy_bytes(const GemmPlan& plan, int64_t m, int64_t k) {
+// The grouped contiguous call copies them before every plan of a 128-row tile estimated at 50 us or more:
+// the grouped 128-row tiles take M-contiguous scales as one bulk copy per stage whatever row a group starts
+// at (#70, #72), and their plans are mostly 128x192 pairs, for which the bulk copy measured -8% / -15%
+// cycles (H100; bench/NOTES.md #72), many times the copy's ~2-3 us. The 256-row grouped tile gathers per
+// row whatever the layout.
+inline constexpr double kTransposeGroupedInputScalesMinUs = 50;
+inline bool transposes_grouped_input_scales(const GemmPlan& plan, int64_t m) {
+  return !plan.tile.swap_ab && plan.tile.block_m == 128 && m >= kTransposeInputScalesMinRows &&
+         plan.estimated_us >= kTransposeGroupedInputScalesMinUs;
+}
+// Bytes of that copy, (K/128, ceil4(M)) floats, before alignment; 0 where `plan` (a dense one, or a grouped
+// contiguous one) makes none. The copy's grid has ceil(K/128 / 32) blocks on y, at most 65535.
+inline int64_t input_scale_copy_bytes(const GemmPlan& plan, int64_t m, int64_t k, bool grouped = false) {
   const int64_t k_groups = k / 128;
-  if (!transposes_input_scales(plan, m) || k_groups > int64_t{65535} * 32) return 0;
+  const bool copies = grouped ? transposes_grouped_input_scales(plan, m) : transposes_input_scales(plan, m);
+  if (!copies || k_groups > int64_t{65535} * 32) return 0;
   return (m + 3) / 4 * 4 * k_groups * static_cast<int64_t>(sizeof(float));
 }
 

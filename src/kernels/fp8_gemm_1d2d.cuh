@@ -439,9 +439,9 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       const uint32_t row_scales_tile = row_scales_stage0 + [&]() -> uint32_t {
         if constexpr (Config::kScaleALeadRoom > 0) {
           if (bulk_input_scales(params))
-            return 4 * scale_a_lead(params.scale_a + coord.group * params.scale_a_group_stride +
-                                    coord.row_start - coord.group * params.scale_a_group_rows +
-                                    coord.m_block * BLOCK_M);
+            return 4 *
+                   scale_a_lead(params.scale_a + coord.group * params.scale_a_group_stride + coord.row_start -
+                                coord.group * params.scale_a_group_rows + coord.m_block * BLOCK_M);
         }
         return 0;
       }();

@@ -463,8 +463,9 @@ TEST(GroupedWorkspace, BytesFollowTheLayoutAndThePlan) {
   EXPECT_EQ(contiguous_group_alignment(), 128);
 }
 
-// bench/NOTES.md #71: room for the M-contiguous copy of row-major fp8 input scales, (K/128, ceil4(M)) floats,
-// where the contiguous plan is a long one below 256 rows; never for bf16 input or the masked layout.
+// bench/NOTES.md #71, #72: room for the M-contiguous copy of row-major fp8 input scales, (K/128, ceil4(M))
+// floats, where the contiguous plan is a 128-row tile estimated at 50 us or more (the 128x192 pairs the
+// grouped suite plans included); never for bf16 input or the masked layout.
 TEST(GroupedWorkspace, LongContiguousPlansHoldTheInputScaleCopy) {
   const heuristics::DeviceModel h100;
   const int64_t g = 2, m = 4094, n = 4096, k = 7168;
@@ -474,7 +475,7 @@ TEST(GroupedWorkspace, LongContiguousPlansHoldTheInputScaleCopy) {
       GroupLayout::from_offsets(Int32View::vector(fake_int(0x500000), g + 1, kDevice));
   const heuristics::GemmPlan plan = heuristics::plan_grouped_contiguous(m, g, n, k, false, h100);
   ASSERT_LT(plan.tile.block_m, 256) << plan.describe();
-  ASSERT_TRUE(heuristics::transposes_input_scales(plan, m)) << plan.describe();
+  ASSERT_TRUE(heuristics::transposes_grouped_input_scales(plan, m)) << plan.describe();
   const std::size_t copy = std::size_t{4096} * (k / 128) * 4;  // ceil4(4094) rows, already 256-byte whole
   EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input, weight, offsets), copy);
   const GroupLayout index = GroupLayout::from_group_index(Int32View::vector(fake_int(0x500000), m, kDevice));
@@ -490,6 +491,36 @@ TEST(GroupedWorkspace, LongContiguousPlansHoldTheInputScaleCopy) {
   EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input_short, weight_short, offsets), 0u);
   const TensorView masked_input = TensorView::tensor3(fake(0x100000), DType::kFloat8E4M3, g, m, k, kDevice);
   EXPECT_EQ(grouped_gemm_masked_workspace_bytes(masked_input, weight, m), 0u) << "masked: no copy";
+  // The grouped suite's 8 x 1024 rows at 4096 x 7168 plan the 128x192 pair: copied too (unlike a dense
+  // 128x192 plan).
+  const int64_t g8 = 8, m8 = 8 * 1024;
+  const heuristics::GemmPlan pair = heuristics::plan_grouped_contiguous(m8, g8, n, k, false, h100);
+  EXPECT_EQ(pair.tile.block_n, 192) << pair.describe();
+  EXPECT_TRUE(heuristics::transposes_grouped_input_scales(pair, m8)) << pair.describe();
+  EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(
+                TensorView::matrix(fake(0x100000), DType::kFloat8E4M3, m8, k, kDevice),
+                TensorView::tensor3(fake(0x10000000), DType::kFloat8E4M3, g8, n, k, kDevice),
+                GroupLayout::from_offsets(Int32View::vector(fake_int(0x500000), g8 + 1, kDevice))),
+            std::size_t{8192} * (k / 128) * 4);
+}
+
+// The grouped rule by tile: every 128-row tile (the 256-row one gathers per row, swapAB tiles take no input
+// scales per stage), from 50 us and 128 rows.
+TEST(GroupedHeuristics, InputScalesAreTransposedBeforeLong128RowPlans) {
+  heuristics::GemmPlan plan;
+  plan.estimated_us = heuristics::kTransposeGroupedInputScalesMinUs;
+  for (const heuristics::TileShape& tile : heuristics::kGroupedTileShapes) {
+    plan.tile = tile;
+    EXPECT_EQ(heuristics::transposes_grouped_input_scales(plan, 4096), !tile.swap_ab && tile.block_m == 128)
+        << tile.block_m << "x" << tile.block_n;
+  }
+  plan.tile = heuristics::TileShape{128, 192};
+  EXPECT_FALSE(
+      heuristics::transposes_grouped_input_scales(plan, heuristics::kTransposeInputScalesMinRows - 1));
+  EXPECT_EQ(heuristics::input_scale_copy_bytes(plan, 4090, 7168, true), int64_t{56} * 4092 * 4);
+  EXPECT_EQ(heuristics::input_scale_copy_bytes(plan, 4090, 7168), 0) << "the dense rule leaves 128x192 out";
+  plan.estimated_us = heuristics::kTransposeGroupedInputScalesMinUs - 1;
+  EXPECT_FALSE(heuristics::transposes_grouped_input_scales(plan, 4096));
 }
 
 // ---- heuristics
