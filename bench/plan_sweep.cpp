@@ -304,6 +304,11 @@ void sweep_grouped(const GroupedShape& s, const heuristics::DeviceModel& device,
   // shorter): groups that start at unaligned rows, as the offsets form allows.
   const char* shift_env = std::getenv("SWEEP_OFFSET_SHIFT");
   const int64_t shift = shift_env ? std::atoi(shift_env) : 0;
+  if (shift < 0 || shift >= s.rows) {
+    std::fprintf(stderr, "SWEEP_OFFSET_SHIFT: expected 0 <= S < ROWS (%lld), got %lld\n",
+                 static_cast<long long>(s.rows), static_cast<long long>(shift));
+    std::exit(2);
+  }
   std::vector<int32_t> offsets;
   for (int64_t i = 0; i <= s.g; ++i)
     offsets.push_back(static_cast<int32_t>(i * s.rows + (i > 0 && i < s.g ? shift : 0)));

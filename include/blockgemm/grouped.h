@@ -79,12 +79,13 @@ int64_t contiguous_group_alignment();
 
 // Bytes of workspace a contiguous call with these operands needs: the group index form's per-group ranges
 // (8 bytes per group), and for a bf16 input its fp8 copy and scales unless the planned kernel quantizes it
-// itself. For fp8 input, room for an M-contiguous copy of row-major input scales where the plan is a long one
-// below 256 rows (bench/NOTES.md #71): optional, a workspace without it reads the scales as given; else 0
-// with offsets.
+// itself. For fp8 input, room for an M-contiguous copy of the input scales where the plan is a 128-row tile
+// estimated at 50 us or more (bench/NOTES.md #71, #72), unless `input_scale` is given and already
+// M-contiguous: optional, a workspace without it reads the scales as given; else 0 with offsets.
 std::size_t grouped_gemm_contiguous_workspace_bytes(
     const TensorView& input, const TensorView& weight, const GroupLayout& groups,
-    const std::optional<TensorView>& weight_scale = std::nullopt);
+    const std::optional<TensorView>& weight_scale = std::nullopt,
+    const std::optional<TensorView>& input_scale = std::nullopt);
 
 // out (M_total, N) = per group, input rows . weight[g]^T, on `stream`. No allocation (given a workspace or
 // with fp8 input and offsets), no host synchronisation: capturable.

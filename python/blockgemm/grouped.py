@@ -83,12 +83,15 @@ def _run_contiguous(
 ) -> None:
     input_desc, weight_desc, table_desc = _desc(input), _desc(weight), _desc(table)
     weight_scale_desc = _optional_desc(weight_scale)
-    nbytes = _ext.grouped_contiguous_workspace_bytes(input_desc, weight_desc, table_desc, table_kind, weight_scale_desc)
+    input_scale_desc = _optional_desc(input_scale)
+    nbytes = _ext.grouped_contiguous_workspace_bytes(
+        input_desc, weight_desc, table_desc, table_kind, weight_scale_desc, input_scale_desc
+    )
     workspace = _workspace(nbytes, input.device)
     _ext.grouped_gemm_contiguous(
         input_desc,
         weight_desc,
-        _optional_desc(input_scale),
+        input_scale_desc,
         weight_scale_desc,
         table_desc,
         table_kind,

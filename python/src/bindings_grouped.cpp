@@ -83,11 +83,13 @@ void grouped_contiguous(nb::handle input, nb::handle weight, nb::handle input_sc
 }
 
 std::size_t grouped_contiguous_workspace_bytes(nb::handle input, nb::handle weight, nb::handle table,
-                                               const std::string& table_kind, nb::handle weight_scale) {
+                                               const std::string& table_kind, nb::handle weight_scale,
+                                               nb::handle input_scale) {
   const GroupLayout groups = parse_groups(kContiguous, table, table_kind);
   return blockgemm::grouped_gemm_contiguous_workspace_bytes(
       parse_tensor(kContiguous, "input", input), parse_tensor(kContiguous, "weight", weight), groups,
-      parse_optional_tensor(kContiguous, "weight_scale", weight_scale));
+      parse_optional_tensor(kContiguous, "weight_scale", weight_scale),
+      parse_optional_tensor(kContiguous, "input_scale", input_scale));
 }
 
 void grouped_masked(nb::handle input, nb::handle weight, nb::handle input_scale, nb::handle weight_scale,
@@ -137,7 +139,7 @@ void blockgemm_register_grouped(nb::module_& m) {
       "Grouped GEMM, contiguous layout: table is int32 offsets (G + 1,) (table_kind 'offsets') or a per-row "
       "group index (M_total,) ('group_index'). Asynchronous.");
   m.def("grouped_contiguous_workspace_bytes", &grouped_contiguous_workspace_bytes, "input"_a, "weight"_a,
-        "table"_a, "table_kind"_a, "weight_scale"_a.none(),
+        "table"_a, "table_kind"_a, "weight_scale"_a.none(), "input_scale"_a.none() = nb::none(),
         "Bytes of workspace grouped_gemm_contiguous needs for these operands.");
   m.def("grouped_gemm_masked", &grouped_masked, "input"_a, "weight"_a, "input_scale"_a.none(),
         "weight_scale"_a.none(), "masked_m"_a, "expected_m"_a.none(), "out"_a, "stream"_a, "workspace_ptr"_a,

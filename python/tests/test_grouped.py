@@ -176,7 +176,7 @@ def test_contiguous_row_major_scales_copied_before_a_long_plan():
     nbytes = blockgemm.grouped._ext.grouped_contiguous_workspace_bytes(
         desc(q), desc(experts.weight), desc(offsets), "offsets", desc(experts.scale))
     if nbytes == 0:
-        pytest.skip("this GPU's plan for 2 x 4094x4096x7168 makes no input-scale copy (132-SM H100: 128x128)")
+        pytest.skip("this GPU's plan for 2 x 4094x4096x7168 makes no input-scale copy (a 256-row tile)")
     ld = (m + 3) // 4 * 4
     s_cm = torch.empty((k // 128, ld), dtype=torch.float32, device=DEVICE).t()[:m]
     s_cm.copy_(s)

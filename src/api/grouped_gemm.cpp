@@ -288,14 +288,17 @@ int64_t contiguous_group_alignment() {
 
 std::size_t grouped_gemm_contiguous_workspace_bytes(const TensorView& input, const TensorView& weight,
                                                     const GroupLayout& groups,
-                                                    const std::optional<TensorView>& weight_scale) {
+                                                    const std::optional<TensorView>& weight_scale,
+                                                    const std::optional<TensorView>& input_scale) {
   if (weight.rank != 3) return 0;  // the call reports it
   const int64_t g = weight.shape[0], n = weight.shape[1], k = input.rank == 2 ? input.cols() : 0;
   const PlanInput in = contiguous_plan_input(input.rows(), g, n, k, per_row_scale(weight_scale, n));
   const heuristics::GemmPlan plan = make_plan(in, device_model(input.device, false));
-  return workspace_layout(in, input.dtype == DType::kBFloat16, groups.kind == GroupLayout::Kind::kGroupIndex,
-                          plan)
-      .bytes();
+  GroupedWorkspaceLayout layout = workspace_layout(in, input.dtype == DType::kBFloat16,
+                                                   groups.kind == GroupLayout::Kind::kGroupIndex, plan);
+  // The call copies only row-major scales (a 2-D view whose rows are not 1 apart).
+  if (input_scale && input_scale->rank == 2 && input_scale->strides[0] == 1) layout.scale_copy_bytes = 0;
+  return layout.bytes();
 }
 
 std::size_t grouped_gemm_masked_workspace_bytes(const TensorView& input, const TensorView& weight,

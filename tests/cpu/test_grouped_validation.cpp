@@ -478,6 +478,12 @@ TEST(GroupedWorkspace, LongContiguousPlansHoldTheInputScaleCopy) {
   ASSERT_TRUE(heuristics::transposes_grouped_input_scales(plan, m)) << plan.describe();
   const std::size_t copy = std::size_t{4096} * (k / 128) * 4;  // ceil4(4094) rows, already 256-byte whole
   EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input, weight, offsets), copy);
+  // Given the input scales: row-major ones keep the room, M-contiguous ones need no copy.
+  const TensorView row_major = TensorView::matrix(fake(0x2000000), DType::kFloat32, m, k / 128, kDevice);
+  const TensorView m_contiguous =
+      TensorView::strided(fake(0x2000000), DType::kFloat32, m, k / 128, 1, 4096, kDevice);
+  EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input, weight, offsets, std::nullopt, row_major), copy);
+  EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input, weight, offsets, std::nullopt, m_contiguous), 0u);
   const GroupLayout index = GroupLayout::from_group_index(Int32View::vector(fake_int(0x500000), m, kDevice));
   EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input, weight, index), 256 + copy) << "ranges first";
   TensorView bf16 = input;
@@ -504,8 +510,8 @@ TEST(GroupedWorkspace, LongContiguousPlansHoldTheInputScaleCopy) {
             std::size_t{8192} * (k / 128) * 4);
 }
 
-// The grouped rule by tile: every 128-row tile (the 256-row one gathers per row, swapAB tiles take no input
-// scales per stage), from 50 us and 128 rows.
+// The grouped rule by tile: every 128-row tile (the 256-row one gathers its input scales per row, and the
+// swapAB tiles gather a stage's few token scales as column scales), from 50 us and 128 rows.
 TEST(GroupedHeuristics, InputScalesAreTransposedBeforeLong128RowPlans) {
   heuristics::GemmPlan plan;
   plan.estimated_us = heuristics::kTransposeGroupedInputScalesMinUs;

@@ -32,10 +32,11 @@ const char* layout_name(Layout l) {
 
 // Runs `tile` on ragged groups with a small persistent grid (each CTA walks several groups) and checks
 // every group. Sizes: empty groups, single rows, tile boundaries +-1, a group larger than the tile (odd and
-// even row-block counts, for the clusters along M that pad a group's last pair).
+// even row-block counts, for the clusters along M that pad a group's last pair). In the offsets form (three
+// rows of padding first) the groups start 0, 1, 2 and 3 rows past a multiple of 4 (the bulk copies' lead).
 void expect_grouped_tile(const heuristics::TileShape& tile, bool per_row, Layout layout, int grid) {
   const int64_t bm = tile.block_m;
-  const std::vector<int64_t> sizes = {bm + 1, 0, 1, bm - 1, 2 * bm + 3, 0, bm, 5};
+  const std::vector<int64_t> sizes = {bm + 1, 0, 1, bm - 1, 2 * bm + 3, 0, bm, 3, 5};
   const int64_t g = static_cast<int64_t>(sizes.size()), n = 3 * 64 + 16 + 128, k = 512;  // N tail: 336
   const std::string where =
       std::string(layout_name(layout)) + " tile " + std::to_string(tile.block_m) + "x" +
@@ -228,9 +229,10 @@ TEST(GroupedContiguous, GroupIndexFormMatchesReference) {
 }
 
 // bench/NOTES.md #71: before a long plan, row-major fp8 input scales are copied M-contiguous into the
-// caller's workspace. The copy only moves them: bitwise the column-major call's (reference-checked in
-// EveryGroupedTile), eager and captured (the copy a node of its own), for both table forms. The second group
-// starts at an unaligned row: its tiles' bulk copies begin a row early (#72).
+// caller's workspace. The copy only moves them: bitwise the column-major call's, eager and captured (the copy
+// a node of its own), for both table forms. The second group starts at an unaligned row: its tiles' bulk
+// copies begin a row early (#72; that path against the CPU reference: EveryGroupedTile's offsets cases, at
+// sizes a CPU reference can afford).
 TEST(GroupedContiguous, RowMajorScalesCopiedGiveTheColumnMajorResult) {
   BLOCKGEMM_REQUIRE_HOPPER();
   const std::vector<int64_t> sizes = {2049, 2045};
@@ -245,7 +247,7 @@ TEST(GroupedContiguous, RowMajorScalesCopiedGiveTheColumnMajorResult) {
   const GroupLayout by_index = GroupLayout::from_group_index(index.view(m, d.device));
   const std::size_t copy = static_cast<std::size_t>(ld * kg * 4);
   if (grouped_gemm_contiguous_workspace_bytes(d.input2d(), d.weight(), by_offsets) < copy)
-    GTEST_SKIP() << "this GPU's plan for 2 x 4094x4096x7168 makes no input-scale copy (132-SM H100: a long "
+    GTEST_SKIP() << "this GPU's plan for 2 x 4094x4096x7168 makes no input-scale copy (132-SM H100: a "
                     "128-row plan)";
   std::vector<float> col(static_cast<std::size_t>(ld * kg), std::numeric_limits<float>::quiet_NaN());
   for (int64_t r = 0; r < m; ++r)
