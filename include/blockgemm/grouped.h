@@ -108,10 +108,14 @@ void grouped_gemm_contiguous(const TensorView& input, const TensorView& weight,
                              std::optional<Workspace> workspace = std::nullopt);
 
 // Bytes of workspace a masked call needs: for a bf16 input its fp8 copy and scales unless the planned
-// kernel (from expected_m) quantizes it itself; 0 for fp8 input.
+// kernel (from expected_m) quantizes it itself. For fp8 input, room for an M-contiguous copy of the input
+// scales, (G, K/128, ceil4(M_max)) floats, where the plan is a 128-row tile estimated at 50 us or more and
+// M_max is at most 4 x expected_m (bench/NOTES.md #73), unless `input_scale` is given and M-contiguous
+// already: optional, a workspace without it reads the scales as given; else 0.
 std::size_t grouped_gemm_masked_workspace_bytes(const TensorView& input, const TensorView& weight,
                                                 std::optional<int64_t> expected_m = std::nullopt,
-                                                const std::optional<TensorView>& weight_scale = std::nullopt);
+                                                const std::optional<TensorView>& weight_scale = std::nullopt,
+                                                const std::optional<TensorView>& input_scale = std::nullopt);
 
 // out (G, M_max, N): for each group g, rows [0, masked_m[g]) = input[g] rows . weight[g]^T; the other rows
 // are not written. On `stream`, no host synchronisation: capturable, with masked_m changing between

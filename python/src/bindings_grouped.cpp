@@ -108,10 +108,12 @@ void grouped_masked(nb::handle input, nb::handle weight, nb::handle input_scale,
 }
 
 std::size_t grouped_masked_workspace_bytes(nb::handle input, nb::handle weight,
-                                           std::optional<int64_t> expected_m, nb::handle weight_scale) {
+                                           std::optional<int64_t> expected_m, nb::handle weight_scale,
+                                           nb::handle input_scale) {
   return blockgemm::grouped_gemm_masked_workspace_bytes(
       parse_tensor(kMasked, "input", input), parse_tensor(kMasked, "weight", weight), expected_m,
-      parse_optional_tensor(kMasked, "weight_scale", weight_scale));
+      parse_optional_tensor(kMasked, "weight_scale", weight_scale),
+      parse_optional_tensor(kMasked, "input_scale", input_scale));
 }
 
 void validate_offsets(nb::handle offsets, int64_t m_total, std::uintptr_t stream) {
@@ -146,7 +148,7 @@ void blockgemm_register_grouped(nb::module_& m) {
         "workspace_bytes"_a,
         "Grouped GEMM, masked layout (masked_m int32 (G,) on the device). Asynchronous.");
   m.def("grouped_masked_workspace_bytes", &grouped_masked_workspace_bytes, "input"_a, "weight"_a,
-        "expected_m"_a.none(), "weight_scale"_a.none(),
+        "expected_m"_a.none(), "weight_scale"_a.none(), "input_scale"_a.none() = nb::none(),
         "Bytes of workspace grouped_gemm_masked needs for these operands.");
   m.def("validate_group_offsets", &validate_offsets, "offsets"_a, "m_total"_a, "stream"_a,
         "Copies int32 offsets to the host (synchronising `stream`) and checks them; raises on a bad entry.");

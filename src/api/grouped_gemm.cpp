@@ -124,10 +124,11 @@ struct GroupedWorkspaceLayout {
   std::size_t bytes() const { return required_bytes() + scale_copy_bytes; }
 };
 
-// The contiguous layout's fp8 input scales, row-major as per_token_cast_to_fp8 returns them, are copied
-// M-contiguous before the plans of 128-row tiles (heuristics::transposes_grouped_input_scales): those read
-// such scales as one bulk copy per stage (bench/NOTES.md #70, #71, #72). Not in the masked layout, whose
-// copy would move every group's M_max rows whatever the counts.
+// An fp8 input's scales, row-major as per_token_cast_to_fp8 returns them, are copied M-contiguous before the
+// plans of 128-row tiles (heuristics::transposes_grouped_input_scales): those read such scales as one bulk
+// copy per stage (bench/NOTES.md #70, #71, #72). The masked layout's copy moves only the rows below each
+// group's count, into room for M_max rows per group, and only where M_max is within a few times the
+// expected M (heuristics::transposes_masked_input_scales; #73).
 GroupedWorkspaceLayout workspace_layout(const PlanInput& in, bool bf16_input, bool group_index,
                                         const heuristics::GemmPlan& plan) {
   GroupedWorkspaceLayout layout;
@@ -138,6 +139,10 @@ GroupedWorkspaceLayout workspace_layout(const PlanInput& in, bool bf16_input, bo
   if (!bf16_input && !in.masked)
     layout.scale_copy_bytes =
         align_up(static_cast<std::size_t>(heuristics::input_scale_copy_bytes(plan, in.m, in.k, true)));
+  if (!bf16_input && in.masked &&
+      heuristics::transposes_masked_input_scales(plan, in.num_groups, in.m_max, in.expected_m))
+    layout.scale_copy_bytes = align_up(static_cast<std::size_t>(
+        in.num_groups * (in.k / 128) * api::masked_input_scale_ld(in.m_max) * int64_t{sizeof(float)}));
   return layout;
 }
 
@@ -218,9 +223,13 @@ void run(const char* function, api::GroupedProblem& problem, const PlanInput& in
   }
   if (args.gemm.quantize_input) quantize_input(input_matrix, args, layout, scratch, stream);
   // Scales already M-contiguous (row stride 1) are read as given.
-  if (copies_scales)
-    api::copy_input_scales_m_contiguous(
-        args.gemm, reinterpret_cast<float*>(scratch + layout.scale_copy_offset()), stream);
+  if (copies_scales) {
+    auto* copy = reinterpret_cast<float*>(scratch + layout.scale_copy_offset());
+    if (in.masked)
+      api::copy_masked_input_scales_m_contiguous(args, copy, stream);
+    else
+      api::copy_input_scales_m_contiguous(args.gemm, copy, stream);
+  }
   // The conversion runs right before the GEMM, which reads the ranges after griddepcontrol.wait: that waits
   // for the kernel just before it in the stream, launched without programmatic serialisation and so after
   // everything earlier, whatever the quantizer's launch does.
@@ -303,13 +312,17 @@ std::size_t grouped_gemm_contiguous_workspace_bytes(const TensorView& input, con
 
 std::size_t grouped_gemm_masked_workspace_bytes(const TensorView& input, const TensorView& weight,
                                                 std::optional<int64_t> expected_m,
-                                                const std::optional<TensorView>& weight_scale) {
+                                                const std::optional<TensorView>& weight_scale,
+                                                const std::optional<TensorView>& input_scale) {
   if (weight.rank != 3 || input.rank != 3) return 0;  // the call reports it
   const int64_t g = weight.shape[0], n = weight.shape[1], k = input.shape[2], m_max = input.shape[1];
   const PlanInput in = masked_plan_input(g, m_max, expected_m.value_or(std::max<int64_t>(m_max, 1)), n, k,
                                          per_row_scale(weight_scale, n));
   const heuristics::GemmPlan plan = make_plan(in, device_model(input.device, false));
-  return workspace_layout(in, input.dtype == DType::kBFloat16, false, plan).bytes();
+  GroupedWorkspaceLayout layout = workspace_layout(in, input.dtype == DType::kBFloat16, false, plan);
+  // The call copies only scales whose rows are not 1 apart.
+  if (input_scale && input_scale->rank == 3 && input_scale->strides[1] == 1) layout.scale_copy_bytes = 0;
+  return layout.bytes();
 }
 
 void grouped_gemm_contiguous(const TensorView& input, const TensorView& weight,

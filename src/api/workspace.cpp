@@ -82,11 +82,25 @@ WorkspaceLease internal_workspace(int device, std::size_t bytes, cudaStream_t st
 
 void copy_input_scales_m_contiguous(kernels::Fp8GemmArgs& args, float* dst, cudaStream_t stream) {
   const int64_t ld = (int64_t{args.m} + 3) / 4 * 4;
-  quantize::transpose_scales(args.scale_a, args.m, args.k / 128, args.scale_a_row_stride,
-                             args.scale_a_k_stride, dst, ld, stream);
+  quantize::transpose_scales(
+      {args.scale_a, 1, args.m, args.k / 128, 0, args.scale_a_row_stride, args.scale_a_k_stride, dst, 0, ld},
+      stream);
   args.scale_a = dst;
   args.scale_a_row_stride = 1;
   args.scale_a_k_stride = ld;
+}
+
+void copy_masked_input_scales_m_contiguous(kernels::GroupedGemmArgs& args, float* dst, cudaStream_t stream) {
+  kernels::Fp8GemmArgs& gemm = args.gemm;
+  const int64_t m_max = args.rows_per_group, ld = masked_input_scale_ld(m_max), k_groups = gemm.k / 128;
+  quantize::transpose_scales(
+      {gemm.scale_a, args.num_groups, m_max, k_groups, args.scale_a_group_stride, gemm.scale_a_row_stride,
+       gemm.scale_a_k_stride, dst, k_groups * ld, ld, args.table},
+      stream);
+  gemm.scale_a = dst;
+  gemm.scale_a_row_stride = 1;
+  gemm.scale_a_k_stride = ld;
+  args.scale_a_group_stride = k_groups * ld;
 }
 
 }  // namespace blockgemm::api

@@ -9,7 +9,8 @@
 
 namespace blockgemm::kernels {
 struct Fp8GemmArgs;
-}
+struct GroupedGemmArgs;
+}  // namespace blockgemm::kernels
 
 namespace blockgemm::api {
 
@@ -42,5 +43,13 @@ WorkspaceLease internal_workspace(int device, std::size_t bytes, cudaStream_t st
 // Copies the input scales `args` points at (any strides) M-contiguous, (K/128, ceil4(M)) floats, into `dst`
 // inside a workspace, on `stream`, and points `args` at the copy (bench/NOTES.md #63, #71).
 void copy_input_scales_m_contiguous(kernels::Fp8GemmArgs& args, float* dst, cudaStream_t stream);
+
+// The masked layout's: each group's (M_max, K/128) input scales into (K/128, masked_input_scale_ld(M_max))
+// floats, groups one after the other (16-byte aligned, so every tile's first scale is), only the rows below
+// each group's count (args.table); points `args` at the copy.
+inline int64_t masked_input_scale_ld(int64_t m_max) {
+  return (m_max + 3) / 4 * 4;
+}
+void copy_masked_input_scales_m_contiguous(kernels::GroupedGemmArgs& args, float* dst, cudaStream_t stream);
 
 }  // namespace blockgemm::api

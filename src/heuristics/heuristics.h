@@ -138,6 +138,15 @@ inline bool transposes_grouped_input_scales(const GemmPlan& plan, int64_t m) {
   return !plan.tile.swap_ab && plan.tile.block_m == 128 && m >= kTransposeInputScalesMinRows &&
          plan.estimated_us >= kTransposeGroupedInputScalesMinUs;
 }
+// The masked call makes it per group, only the rows below each group's count but into room for all M_max
+// of them: where M_max is at most kTransposeMaskedMaxRowsPerExpected times the expected rows, so that the
+// workspace stays in proportion to the work (a decode engine's M_max may be many times its expected M).
+inline constexpr int64_t kTransposeMaskedMaxRowsPerExpected = 4;
+inline bool transposes_masked_input_scales(const GemmPlan& plan, int64_t num_groups, int64_t m_max,
+                                           int64_t expected_m) {
+  return transposes_grouped_input_scales(plan, num_groups * m_max) && num_groups <= 65535 &&
+         m_max <= kTransposeMaskedMaxRowsPerExpected * expected_m;
+}
 // Bytes of that copy, (K/128, ceil4(M)) floats, before alignment; 0 where `plan` (a dense one, or a grouped
 // contiguous one) makes none. The copy's grid has ceil(K/128 / 32) blocks on y, at most 65535.
 inline int64_t input_scale_copy_bytes(const GemmPlan& plan, int64_t m, int64_t k, bool grouped = false) {

@@ -261,9 +261,10 @@ constexpr int kTransposeRowsPerPass = 8;
 
 struct TransposeArgs {
   const float* src;
-  int64_t rows, cols, src_row_stride, src_col_stride;
+  int64_t rows, cols, src_row_stride, src_col_stride, src_group_stride;
   float* dst;
-  int64_t dst_ld;
+  int64_t dst_ld, dst_group_stride;
+  const int32_t* group_rows;
 };
 
 __global__ void __launch_bounds__(kTransposeTile* kTransposeRowsPerPass)
@@ -272,18 +273,24 @@ __global__ void __launch_bounds__(kTransposeTile* kTransposeRowsPerPass)
   ptx::griddepcontrol_launch_dependents();
   __shared__ float tile[kTransposeTile][kTransposeTile + 1];  // +1: the column reads hit 32 banks
   // Row tiles on x (up to 2^31 - 1 blocks): M may exceed y's 65535 x 32 rows, K/128 may not (the caller
-  // checks).
+  // checks); groups on z.
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kTransposeTile;
   const int64_t col0 = static_cast<int64_t>(blockIdx.y) * kTransposeTile;
+  // A masked group's rows past its count are never read by the GEMM: a block wholly past it copies nothing.
+  int64_t rows = args.rows;
+  if (args.group_rows != nullptr) rows = min(rows, static_cast<int64_t>(max(args.group_rows[blockIdx.z], 0)));
+  if (row0 >= rows) return;
+  const float* src = args.src + blockIdx.z * args.src_group_stride;
+  float* dst = args.dst + blockIdx.z * args.dst_group_stride;
   for (int i = threadIdx.y; i < kTransposeTile; i += kTransposeRowsPerPass) {
     const int64_t r = row0 + i, c = col0 + threadIdx.x;
-    if (r < args.rows && c < args.cols)
-      tile[i][threadIdx.x] = __ldg(args.src + r * args.src_row_stride + c * args.src_col_stride);
+    if (r < rows && c < args.cols)
+      tile[i][threadIdx.x] = __ldg(src + r * args.src_row_stride + c * args.src_col_stride);
   }
   __syncthreads();
   for (int i = threadIdx.y; i < kTransposeTile; i += kTransposeRowsPerPass) {
     const int64_t c = col0 + i, r = row0 + threadIdx.x;
-    if (r < args.rows && c < args.cols) args.dst[c * args.dst_ld + r] = tile[threadIdx.x][i];
+    if (r < rows && c < args.cols) dst[c * args.dst_ld + r] = tile[threadIdx.x][i];
   }
 }
 
@@ -321,12 +328,20 @@ void per_block_cast_to_fp8(const TensorView& x, const TensorView& out, const Ten
 
 namespace quantize {
 
-void transpose_scales(const float* src, int64_t rows, int64_t cols, int64_t src_row_stride,
-                      int64_t src_col_stride, float* dst, int64_t dst_ld, cudaStream_t stream) {
-  if (rows == 0 || cols == 0) return;
-  const TransposeArgs args{src, rows, cols, src_row_stride, src_col_stride, dst, dst_ld};
-  const dim3 grid(static_cast<unsigned>(ceil_div(rows, kTransposeTile)),
-                  static_cast<unsigned>(ceil_div(cols, kTransposeTile)));
+void transpose_scales(const ScaleTranspose& t, cudaStream_t stream) {
+  if (t.groups == 0 || t.rows == 0 || t.cols == 0) return;
+  const TransposeArgs args{t.src,
+                           t.rows,
+                           t.cols,
+                           t.src_row_stride,
+                           t.src_col_stride,
+                           t.src_group_stride,
+                           t.dst,
+                           t.dst_ld,
+                           t.dst_group_stride,
+                           t.group_rows};
+  const dim3 grid(static_cast<unsigned>(ceil_div(t.rows, kTransposeTile)),
+                  static_cast<unsigned>(ceil_div(t.cols, kTransposeTile)), static_cast<unsigned>(t.groups));
   cudaGetLastError();  // drop any stale error so the check after the launch sees only this launch's
   transpose_scales_kernel<<<grid, dim3(kTransposeTile, kTransposeRowsPerPass), 0, stream>>>(args);
   check_launch("fp8_blockscale_gemm_sm90 (input scale transpose)");

@@ -496,7 +496,20 @@ TEST(GroupedWorkspace, LongContiguousPlansHoldTheInputScaleCopy) {
       TensorView::tensor3(fake(0x1000000), DType::kFloat8E4M3, g, n, 512, kDevice);
   EXPECT_EQ(grouped_gemm_contiguous_workspace_bytes(input_short, weight_short, offsets), 0u);
   const TensorView masked_input = TensorView::tensor3(fake(0x100000), DType::kFloat8E4M3, g, m, k, kDevice);
-  EXPECT_EQ(grouped_gemm_masked_workspace_bytes(masked_input, weight, m), 0u) << "masked: no copy";
+  // Masked (bench/NOTES.md #73): per group (K/128, ceil4(M_max)) floats where M_max <= 4 x expected M.
+  EXPECT_EQ(grouped_gemm_masked_workspace_bytes(masked_input, weight, m), std::size_t{2} * 56 * 4096 * 4);
+  EXPECT_EQ(grouped_gemm_masked_workspace_bytes(masked_input, weight, (m + 3) / 4),
+            std::size_t{2} * 56 * 4096 * 4);
+  EXPECT_EQ(grouped_gemm_masked_workspace_bytes(masked_input, weight, m / 5), 0u) << "M_max > 4x expected";
+  const TensorView masked_m_contiguous =
+      TensorView::strided3(fake(0x2000000), DType::kFloat32, g, m, k / 128, 56 * 4096, 1, 4096, kDevice);
+  EXPECT_EQ(grouped_gemm_masked_workspace_bytes(masked_input, weight, m, std::nullopt, masked_m_contiguous),
+            0u)
+      << "M-contiguous already";
+  const TensorView masked_row_major =
+      TensorView::strided3(fake(0x2000000), DType::kFloat32, g, m, k / 128, m * 56, 56, 1, kDevice);
+  EXPECT_EQ(grouped_gemm_masked_workspace_bytes(masked_input, weight, m, std::nullopt, masked_row_major),
+            std::size_t{2} * 56 * 4096 * 4);
   // The grouped suite's 8 x 1024 rows at 4096 x 7168 plan the 128x192 pair: copied too (unlike a dense
   // 128x192 plan).
   const int64_t g8 = 8, m8 = 8 * 1024;

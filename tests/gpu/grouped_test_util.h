@@ -58,8 +58,12 @@ struct GroupedData {
     return TensorView::tensor3(a_dev.get(), bf16_input ? DType::kBFloat16 : DType::kFloat8E4M3, g, m_max, k,
                                device);
   }
+  // Column-major scales: group g's rows start at g * M_max of the (K/128, ceil4(M)) matrix.
   std::optional<TensorView> masked_input_scale(int64_t m_max) const {
     if (bf16_input) return std::nullopt;
+    if (col_major_scales)
+      return TensorView::strided3(a_scale_dev.get(), DType::kFloat32, g, m_max, kg, m_max, 1, scale_ld,
+                                  device);
     return TensorView::tensor3(a_scale_dev.get(), DType::kFloat32, g, m_max, kg, device);
   }
   TensorView masked_out(int64_t m_max) const {

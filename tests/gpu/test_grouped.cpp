@@ -48,7 +48,7 @@ void expect_grouped_tile(const heuristics::TileShape& tile, bool per_row, Layout
   std::vector<int32_t> table;
   int64_t m = 0, m_max = 0;
   if (layout == Layout::kMasked) {
-    m_max = 2 * bm + 8;
+    m_max = 2 * bm + 9;  // groups start 0, 1, 2 and 3 rows past a multiple of 4
     m = g * m_max;
     for (int64_t i = 0; i < g; ++i) {
       table.push_back(static_cast<int32_t>(sizes[static_cast<std::size_t>(i)]));
@@ -72,10 +72,11 @@ void expect_grouped_tile(const heuristics::TileShape& tile, bool per_row, Layout
     m = row;
   }
   // M-contiguous input scales on DeepGEMM's index form (its own scale layout: every tile starts at a row that
-  // is a multiple of 4) and on the offsets form, whose tiles start anywhere: the bulk copies of the tiles
-  // below 256 rows then begin up to three rows before the tile (bench/NOTES.md #72). Row-major ones (the
-  // per-row gathers) in the masked layout here and in the API tests below.
-  d.col_major_scales = layout != Layout::kMasked;
+  // is a multiple of 4), on the offsets form and the masked one with per-row weight scales, whose tiles start
+  // anywhere: the bulk copies of the tiles below 256 rows then begin up to three rows before the tile
+  // (bench/NOTES.md #72). Row-major ones (the per-row gathers) in the masked layout with per-block weight
+  // scales here and in the API tests.
+  d.col_major_scales = layout != Layout::kMasked || per_row;
   make_grouped(d, g, m, n, k, per_row, false, 40 + static_cast<uint64_t>(bm) + (per_row ? 7 : 0));
   d.poison();
   DeviceInts table_dev(table);

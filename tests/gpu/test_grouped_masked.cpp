@@ -106,6 +106,79 @@ TEST(GroupedGraphs, MaskedCountsChangeBetweenReplays) {
   }
 }
 
+// bench/NOTES.md #73: given a workspace, the masked call copies row-major fp8 input scales M-contiguous per
+// group (only the rows below each count) before a long 128-row plan. The copy only moves them: bitwise the
+// call with column-major scales (group g's rows at g * M_max, M_max % 4 = 2: tiles start 0 or 2 rows past
+// a 16-byte chunk), eager and replayed from a graph with the counts changed, rows past the counts untouched.
+TEST(GroupedMasked, RowMajorScalesCopiedGiveTheColumnMajorResult) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const int64_t g = 3, m_max = 1030, n = 4096, k = 7168, kg = k / 128, expected_m = 600;
+  GroupedData d;
+  make_grouped(d, g, g * m_max, n, k, false, false, 73);
+  const TensorView input = d.masked_input(m_max), out = d.masked_out(m_max);
+  const std::size_t bytes = grouped_gemm_masked_workspace_bytes(input, d.weight(), expected_m);
+  const std::size_t copy = static_cast<std::size_t>(g * kg * 1032 * 4);
+  if (bytes < copy)
+    GTEST_SKIP() << "this GPU's plan for 3 x 1030 x 4096 x 7168 (expected M 600) makes no input-scale copy "
+                    "(132-SM H100: 128x160)";
+  const int64_t ld = (g * m_max + 3) / 4 * 4;
+  std::vector<float> col(static_cast<std::size_t>(ld * kg), std::numeric_limits<float>::quiet_NaN());
+  for (int64_t r = 0; r < g * m_max; ++r)
+    for (int64_t c = 0; c < kg; ++c)
+      col[static_cast<std::size_t>(c * ld + r)] = d.a.scales[static_cast<std::size_t>(r * kg + c)];
+  DeviceBuffer col_dev(col.size() * 4);
+  col_dev.upload(col.data(), col.size() * 4);
+  const TensorView col_view =
+      TensorView::strided3(col_dev.get(), DType::kFloat32, g, m_max, kg, m_max, 1, ld, d.device);
+  EXPECT_EQ(grouped_gemm_masked_workspace_bytes(input, d.weight(), expected_m, std::nullopt, col_view), 0u);
+  DeviceInts counts(std::vector<int32_t>{1030, 3, 700});
+  auto download = [&] {
+    std::vector<uint16_t> host(static_cast<std::size_t>(g * m_max * n));
+    d.out_dev.download(host.data(), host.size() * 2);
+    return host;
+  };
+  auto column_major_result = [&] {
+    d.poison();
+    grouped_gemm_masked(input, d.weight(), col_view, d.weight_scale(), counts.view(g, d.device), expected_m,
+                        out);
+    check_cuda(cudaDeviceSynchronize(), "grouped gemm, column-major scales");
+    return download();
+  };
+  const std::vector<uint16_t> expected = column_major_result();
+  DeviceBuffer workspace(bytes);
+  const Workspace ws{workspace.get(), bytes};
+  d.poison();
+  grouped_gemm_masked(input, d.weight(), d.masked_input_scale(m_max), d.weight_scale(),
+                      counts.view(g, d.device), expected_m, out, std::nullopt, nullptr, ws);
+  check_cuda(cudaDeviceSynchronize(), "grouped gemm, row-major scales copied");
+  EXPECT_TRUE(download() == expected) << "eager";
+  cudaStream_t stream;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+  grouped_gemm_masked(input, d.weight(), d.masked_input_scale(m_max), d.weight_scale(),
+                      counts.view(g, d.device), expected_m, out, std::nullopt, stream, ws);
+  check_cuda(cudaStreamEndCapture(stream, &graph), "end capture");
+  std::size_t nodes = 0;
+  check_cuda(cudaGraphGetNodes(graph, nullptr, &nodes), "nodes");
+  EXPECT_EQ(nodes, 2u) << "the copy and the GEMM";
+  check_cuda(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  for (const std::vector<int32_t>& replay :
+       {std::vector<int32_t>{0, 1030, 517}, {5, 0, 1030}, {-2, 2000, 1}}) {
+    counts.set(replay);
+    const std::vector<uint16_t> want = column_major_result();
+    d.poison();
+    check_cuda(cudaGraphLaunch(exec, stream), "replay");
+    check_cuda(cudaStreamSynchronize(stream), "replay sync");
+    EXPECT_TRUE(download() == want) << "replay with counts " << replay[0] << ", " << replay[1] << ", "
+                                    << replay[2];
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+}
+
 TEST(GroupedGraphs, ContiguousOffsetsAndIndexChangeBetweenReplays) {
   BLOCKGEMM_REQUIRE_HOPPER();
   const int64_t g = 4, m = 512, n = 256, k = 512;
