@@ -27,7 +27,7 @@ cmake -S . -B build-probe -G Ninja -DCMAKE_BUILD_TYPE=Release -DBLOCKGEMM_BUILD_
 timeout 240 cmake --build build-probe -j 16 >>"$OUT/probe_build.log" 2>&1
 echo "== built (status $?) at $(elapsed) s"
 tests=build-probe/tests/blockgemm_gpu_tests
-timeout 90 "$tests" --gtest_brief=1 --gtest_filter='Compiled/EveryGroupedTile.*:GroupedContiguous.*' 2>&1 | tail -5
+timeout 90 "$tests" --gtest_brief=1 --gtest_filter='Compiled/EveryGroupedTile.*:GroupedContiguous.*:GroupedMasked.*:GroupedGraphs.*:InputScaleTranspose.*' 2>&1 | tail -8
 echo "== grouped tests at $(elapsed) s"
 sweep=build-probe/blockgemm-plan-sweep
 # variant tile sweep-arguments... -> the median SM cycles of five profiled launches of that tile;
@@ -70,7 +70,7 @@ echo "== cycles done at $(elapsed) s"
 timeout "$(($(left) > 30 ? $(left) - 10 : 20))" compute-sanitizer --tool racecheck --error-exitcode 9 "$tests" \
   --gtest_brief=1 --gtest_filter='Compiled/EveryGroupedTile.*T128x1*_offsets' >"$OUT/san_racecheck.log" 2>&1 &
 timeout "$(($(left) > 30 ? $(left) - 10 : 20))" compute-sanitizer --tool memcheck --error-exitcode 9 "$tests" \
-  --gtest_brief=1 --gtest_filter='Compiled/EveryGroupedTile.*T128x1*_offsets:GroupedContiguous.*' \
+  --gtest_brief=1 --gtest_filter='Compiled/EveryGroupedTile.*T128x1*_offsets:Compiled/EveryGroupedTile.*T128x1*PerRow_masked:GroupedContiguous.*:GroupedMasked.RowMajor*' \
   >"$OUT/san_memcheck.log" 2>&1 &
 wait
 echo "== ctest"
