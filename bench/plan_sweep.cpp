@@ -16,7 +16,9 @@
 //   same drift); SWEEP_OFFSET_SHIFT=S starts every group after the first S rows later (unaligned starts).
 //   --masked G,EXPECTED_M,N,K times every grouped tile, swapAB included, on the masked layout: group g holds
 //   EXPECTED_M * u valid rows, u in [0.7, 1.3] (the Python benchmark's spread), M_max their maximum rounded
-//   up to 128, and every plan is made from the hint EXPECTED_M as the API makes it.
+//   up to 128, and every plan is made from the hint EXPECTED_M as the API makes it (SWEEP_SCALE_A_COLMAJOR:
+//   per-group column-major input scales, as the masked call's copy makes them; SWEEP_TILES times only the
+//   normal tiles it names).
 //
 // Operands are fp8 bytes distributed like quantized data and random positive scales, rotated over enough sets
 // that L2 never holds them; times are CUDA-graph replays (bench/timing.h). Correctness is the tests' job.
@@ -361,6 +363,8 @@ void sweep_masked(const GroupedShape& s, const heuristics::DeviceModel& device, 
   const std::vector<int32_t> counts = masked_counts(s.g, s.rows, rng);
   const int64_t m_max = (*std::max_element(counts.begin(), counts.end()) + 127) / 128 * 128;
   const int64_t kg = s.k / 128, scale_rows = (s.n + 127) / 128;
+  // Column-major per group, (G, K/128, M_max) transposed: the layout the masked call's copy makes (#73).
+  const bool scale_a_col_major = std::getenv("SWEEP_SCALE_A_COLMAJOR") != nullptr;
   int64_t valid_rows = 0;
   for (int32_t c : counts) valid_rows += c;
   DeviceBytes counts_dev(counts.size() * 4);
@@ -370,7 +374,9 @@ void sweep_masked(const GroupedShape& s, const heuristics::DeviceModel& device, 
         return blockgemm::api::validate_grouped_masked(
                    TensorView::tensor3(a, DType::kFloat8E4M3, s.g, m_max, s.k, 0),
                    TensorView::tensor3(b, DType::kFloat8E4M3, s.g, s.n, s.k, 0),
-                   TensorView::tensor3(sa, DType::kFloat32, s.g, m_max, kg, 0),
+                   scale_a_col_major
+                       ? TensorView::strided3(sa, DType::kFloat32, s.g, m_max, kg, kg * m_max, 1, m_max, 0)
+                       : TensorView::tensor3(sa, DType::kFloat32, s.g, m_max, kg, 0),
                    TensorView::tensor3(sb, DType::kFloat32, s.g, scale_rows, kg, 0),
                    blockgemm::Int32View::vector(static_cast<const int32_t*>(counts_dev.ptr), s.g, 0), s.rows,
                    TensorView::tensor3(out, DType::kBFloat16, s.g, m_max, s.n, 0), std::nullopt)
@@ -380,7 +386,7 @@ void sweep_masked(const GroupedShape& s, const heuristics::DeviceModel& device, 
       heuristics::plan_grouped_masked(s.g, m_max, s.rows, s.n, s.k, false, device);
   std::vector<heuristics::GemmPlan> plans;
   for (const heuristics::TileShape& tile : heuristics::kGroupedTileShapes)
-    if (heuristics::grouped_tile_compiled(tile, false))
+    if (heuristics::grouped_tile_compiled(tile, false) && tile_selected(tile))
       plans.push_back(heuristics::make_grouped_plan(
           tile, heuristics::masked_tiles_upper_bound(tile, s.g, m_max, s.n), s.g, s.rows, s.n, s.k, device));
   const auto times = time_grouped_plans(plans, sets, stream);

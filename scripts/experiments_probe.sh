@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # One device call for bench/NOTES.md "Next" 0 (run from the repository root on the GPU machine, carrying .deps):
-#   1. Builds the tree (tests included) and runs the grouped tests #72 touches (tiles, contiguous API).
-#   2. SM cycles at a locked clock (ncu --clock-control base, the median of five launches): 128x192 with
-#      row-major against column-major input scales (SWEEP_SCALE_A_COLMAJOR=1), dense and grouped, and the
-#      grouped tiles with column-major scales on groups that start one row late (SWEEP_OFFSET_SHIFT=1, #72's
-#      lead rows) against aligned groups: whether 128x192 joins heuristics::transposes_input_scales, which
-#      brings #70's bulk copy to the grouped user path (its plans are mostly 128x192), and whether unaligned
-#      offsets keep the aligned time (issue 25: within 3%).
-#   3. README's parallel ctest beside racecheck on the grouped tiles below 256 rows with column-major
-#      scales (#70, #72) and memcheck on the tests that run the copies and the lead rows.
-# Budget: PROBE_SECONDS (default 540) from the start; step 3 gets what is left. Results in $OUT:
+#   1. Builds the tree (tests included) and runs the grouped tests (tiles, contiguous and masked API, graphs).
+#   2. Timed plan sweeps (SWEEP_REPEAT=3, every tile) of the masked e = 256 cases the plan loses (0.76-0.89x
+#      DeepGEMM in the twenty-second session) and the contiguous G = 4 x 1024 one (0.80x), with the input
+#      scales as the API's copy leaves them (column-major): which tile each should get ("Next" 0 (a), (b)).
+#   3. SM cycles at a locked clock (ncu --clock-control base, the median of five launches) of the masked
+#      plans with row-major against column-major scales (SWEEP_SCALE_A_COLMAJOR=1): whether #73's copy pays
+#      for 128x192 single-CTA tiles (G = 64 x 256 at 4096 x 7168 ran 1070 us in s17 and 1217 in s22 on the
+#      same plan), and the grouped 128x192 pair on groups one row late (SWEEP_OFFSET_SHIFT=1) as a control.
+#   4. README's parallel ctest beside racecheck and memcheck on the grouped 128-row tiles.
+# Budget: PROBE_SECONDS (default 540) from the start; step 4 gets what is left. Results in $OUT:
 # experiments_probe.log, probe_build.log, probe_ctest.log, san_<tool>.log.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -38,7 +38,7 @@ cycles() {
   local env_vars=(SWEEP_TILES="$tile" SWEEP_REPEAT=1)
   [ "$variant" != row ] && env_vars+=(SWEEP_SCALE_A_COLMAJOR=1)
   [ "$variant" = colshift ] && env_vars+=(SWEEP_OFFSET_SHIFT=1)
-  env "${env_vars[@]}" timeout 40 ncu --clock-control base -k regex:fp8_gemm --launch-skip 3 --launch-count 5 \
+  env "${env_vars[@]}" timeout 90 ncu --clock-control base -k regex:fp8_gemm --launch-skip 3 --launch-count 5 \
     --metrics sm__cycles_elapsed.max --csv "$sweep" "$@" 2>/dev/null | python3 -c '
 import csv, statistics, sys
 v = [float(r[-1].replace(",", "")) for r in csv.reader(sys.stdin)
@@ -46,14 +46,20 @@ v = [float(r[-1].replace(",", "")) for r in csv.reader(sys.stdin)
 print(int(statistics.median(v)) if v else "none")'
 }
 ratio() { python3 -c "print(f'{$2 / $1:.4f}')" 2>/dev/null || echo "-"; }
+for shape in 64,256,4096,7168 32,256,7168,2048 64,256,7168,2048; do
+  [ "$(left)" -gt 300 ] || break
+  SWEEP_REPEAT=3 SWEEP_SCALE_A_COLMAJOR=1 timeout 60 "$sweep" --masked "$shape" 2>&1 | grep -v "^$"
+done
+[ "$(left)" -gt 300 ] && SWEEP_REPEAT=3 SWEEP_SCALE_A_COLMAJOR=1 timeout 60 "$sweep" --grouped 4,1024,4096,7168
+echo "== timed sweeps done at $(elapsed) s"
 printf "%-8s %-18s %-12s %12s %12s %8s %12s %8s\n" kind case tile row col col/row col+shift1 shift/col
-for spec in "grouped 8,1024,4096,7168 128x192mc2" "dense 2048,4096,7168 128x192" \
-  "grouped 8,1024,7168,2048 128x192mc2" "dense 4096,2112,7168 128x192" "grouped 8,1024,4096,7168 128x128" \
-  "dense 8192,7168,2048 128x192" "grouped 8,1024,4096,7168 128x160"; do
+for spec in "masked 64,256,4096,7168 128x192" "masked 32,256,4096,7168 128x192" "masked 64,256,7168,2048 128x128" \
+  "grouped 8,1024,4096,7168 128x192mc2"; do
   read -r kind shape tile <<<"$spec"
   [ "$(left)" -gt 200 ] || { echo "$spec: no time left"; continue; }
   arg=--shape
   [ "$kind" = grouped ] && arg=--grouped
+  [ "$kind" = masked ] && arg=--masked
   row=$(cycles row "$tile" $arg "$shape")
   col=$(cycles col "$tile" $arg "$shape")
   shifted=- shift_ratio=-
