@@ -11,6 +11,8 @@ option handling. The torch side (workers, timing, calls) runs only on the GPU ma
 import json
 import math
 import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -708,6 +710,31 @@ def test_git_info_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("BLOCKGEMM_GIT_COMMIT", "abc123")
     info = records.git_info(str(tmp_path))  # not a git tree
     assert info["commit"] == "abc123" and info["source"] == "BLOCKGEMM_GIT_COMMIT"
+
+
+def test_git_info_names_the_tree_of_the_files_as_they_are(tmp_path):
+    """A copy whose git metadata is older than its files (the device machine's) names the tree the files make,
+    which `git log --format='%H %T'` maps to the commit that has it; the stash list is untouched."""
+    if shutil.which("git") is None:
+        pytest.skip("no git on this machine")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True).stdout
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (tmp_path / "a.txt").write_text("one\n")
+    git("add", "a.txt")
+    git("commit", "-qm", "one")
+    (tmp_path / "a.txt").write_text("two\n")
+    info = records.git_info(str(tmp_path))
+    assert info["dirty"] is True
+    git("commit", "-qam", "two")  # the commit the files belong to
+    assert info["tree"] == git("rev-parse", "HEAD^{tree}").strip()
+    assert git("stash", "list") == ""
+    clean = records.git_info(str(tmp_path))
+    assert clean["dirty"] is False and clean["tree"] == info["tree"]
 
 
 # ------------------------------------------------------------------------------------------ report

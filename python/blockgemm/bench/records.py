@@ -63,9 +63,12 @@ def utc_now() -> str:
 
 def git_info(start: Optional[str] = None) -> Dict[str, Any]:
     """The commit of the blockgemm tree the run measures: git at `start` (the working directory by
-    default), else the BLOCKGEMM_GIT_COMMIT environment variable, else unknown."""
+    default), else the BLOCKGEMM_GIT_COMMIT environment variable, else unknown. `tree` is the git tree
+    hash of the tracked files as they are (a dirty tree's included): a copy of a working tree whose git
+    metadata is older than its files (the device machine's) still names the commit whose tree it is
+    (`git log --format='%H %T'`)."""
     start = start or os.getcwd()
-    info: Dict[str, Any] = {"commit": None, "dirty": None, "source": None}
+    info: Dict[str, Any] = {"commit": None, "dirty": None, "source": None, "tree": None}
     try:
         commit = subprocess.run(["git", "-C", start, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode == 0:
@@ -79,12 +82,31 @@ def git_info(start: Optional[str] = None) -> Dict[str, Any]:
             )
             if status.returncode == 0:
                 info["dirty"] = bool(status.stdout.strip())
+            info["tree"] = _working_tree_hash(start, info["commit"], bool(info["dirty"]))
     except (OSError, subprocess.SubprocessError):
         pass
     if info["commit"] is None and os.environ.get("BLOCKGEMM_GIT_COMMIT"):
         info["commit"] = os.environ["BLOCKGEMM_GIT_COMMIT"]
         info["source"] = "BLOCKGEMM_GIT_COMMIT"
     return info
+
+
+def _working_tree_hash(start: str, commit: str, dirty: bool) -> Optional[str]:
+    # `git stash create` writes a commit of the working tree's tracked files without touching the tree,
+    # the index or the stash list (it prints nothing for a clean tree).
+    try:
+        ref = commit
+        if dirty:
+            stash = subprocess.run(["git", "-C", start, "stash", "create"], capture_output=True, text=True, timeout=30)
+            if stash.returncode != 0 or not stash.stdout.strip():
+                return None
+            ref = stash.stdout.strip()
+        tree = subprocess.run(
+            ["git", "-C", start, "rev-parse", ref + "^{tree}"], capture_output=True, text=True, timeout=10
+        )
+        return tree.stdout.strip() if tree.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def new_record(options: Dict, argv: Optional[list] = None) -> Dict:

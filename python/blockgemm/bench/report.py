@@ -270,7 +270,9 @@ def render(record: Dict) -> str:
         f"driver {versions.get('driver', '?')}, CUDA {versions.get('cuda_runtime', '?')}, "
         f"torch {versions.get('torch', '?')}",
         f"- peers: {peers}",
-        f"- blockgemm commit {git.get('commit') or 'unknown'}" + (" (dirty tree)" if git.get("dirty") else ""),
+        f"- blockgemm commit {git.get('commit') or 'unknown'}"
+        + (" (dirty tree)" if git.get("dirty") else "")
+        + (f", tree {git['tree']}" if git.get("tree") else ""),
         f"- method: operands rotated over >= {options.get('rotation_mb', 256)} MB of independent sets; CUDA "
         f"graphs of ~{options.get('graph_us', 3000) / 1000:.0f} ms of calls; median of {options.get('replays', 7)} "
         f"replays / calls; {options.get('rounds', 2)} rounds in alternating order, best round reported; steady "
