@@ -114,7 +114,9 @@ def _run_masked(
     input_desc, weight_desc = _desc(input), _desc(weight)
     weight_scale_desc = _optional_desc(weight_scale)
     input_scale_desc = _optional_desc(input_scale)
-    nbytes = _ext.grouped_masked_workspace_bytes(input_desc, weight_desc, expected_m, weight_scale_desc, input_scale_desc)
+    nbytes = _ext.grouped_masked_workspace_bytes(
+        input_desc, weight_desc, expected_m, weight_scale_desc, input_scale_desc
+    )
     workspace = _workspace(nbytes, input.device)
     _ext.grouped_gemm_masked(
         input_desc,
