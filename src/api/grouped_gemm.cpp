@@ -139,7 +139,8 @@ GroupedWorkspaceLayout workspace_layout(const PlanInput& in, bool bf16_input, bo
   if (!bf16_input && !in.masked)
     layout.scale_copy_bytes =
         align_up(static_cast<std::size_t>(heuristics::input_scale_copy_bytes(plan, in.m, in.k, true)));
-  if (!bf16_input && in.masked &&
+  // (The copy's grid has ceil(K/128 / 32) blocks on y, at most 65535, as input_scale_copy_bytes checks.)
+  if (!bf16_input && in.masked && in.k / 128 <= int64_t{65535} * 32 &&
       heuristics::transposes_masked_input_scales(plan, in.num_groups, in.m_max, in.expected_m))
     layout.scale_copy_bytes = align_up(static_cast<std::size_t>(
         in.num_groups * (in.k / 128) * api::masked_input_scale_ld(in.m_max) * int64_t{sizeof(float)}));
