@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # One device call for bench/NOTES.md "Next" 0 (run from the repository root on the GPU machine, carrying .deps):
-#   1. Builds the tree (tests included) and runs the grouped tests (tiles, contiguous and masked API, graphs).
+#   1. Builds the tree (tests included) and runs the grouped tests (tiles, contiguous and masked API, graphs;
+#      the pairs along M run their groups' odd row blocks as tail units since #74: first on a GPU here).
 #   2. Timed plan sweeps (SWEEP_REPEAT=3, every tile) of the masked e = 256 cases the plan loses (0.76-0.89x
-#      DeepGEMM in the twenty-second session) and the contiguous G = 4 x 1024 one (0.80x), with the input
-#      scales as the API's copy leaves them (column-major): which tile each should get ("Next" 0 (a), (b)).
+#      DeepGEMM in the twenty-second session; #74 plans the 128x192 pair at 4096 x 7168) and the contiguous
+#      G = 4 x 1024 one (0.80x), with the input scales as the API's copy leaves them (column-major): which
+#      tile each should get ("Next" 0 (a), (b)); and 8 x 1152 rows (9 row blocks per group: the pair's tail
+#      units) beside 8 x 1024, where the pair's time against the tile alone shows what a tail costs.
 #   3. SM cycles at a locked clock (ncu --clock-control base, the median of five launches) of the masked
 #      plans with row-major against column-major scales (SWEEP_SCALE_A_COLMAJOR=1): whether #73's copy pays
 #      for 128x192 single-CTA tiles (G = 64 x 256 at 4096 x 7168 ran 1070 us in s17 and 1217 in s22 on the
@@ -50,11 +53,14 @@ for shape in 64,256,4096,7168 32,256,7168,2048 64,256,7168,2048; do
   [ "$(left)" -gt 300 ] || break
   SWEEP_REPEAT=3 SWEEP_SCALE_A_COLMAJOR=1 timeout 60 "$sweep" --masked "$shape" 2>&1 | grep -v "^$"
 done
-[ "$(left)" -gt 300 ] && SWEEP_REPEAT=3 SWEEP_SCALE_A_COLMAJOR=1 timeout 60 "$sweep" --grouped 4,1024,4096,7168
+for shape in 4,1024,4096,7168 8,1152,4096,7168; do
+  [ "$(left)" -gt 300 ] || break
+  SWEEP_REPEAT=3 SWEEP_SCALE_A_COLMAJOR=1 timeout 60 "$sweep" --grouped "$shape"
+done
 echo "== timed sweeps done at $(elapsed) s"
 printf "%-8s %-18s %-12s %12s %12s %8s %12s %8s\n" kind case tile row col col/row col+shift1 shift/col
-for spec in "masked 64,256,4096,7168 128x192" "masked 32,256,4096,7168 128x192" "masked 64,256,7168,2048 128x128" \
-  "grouped 8,1024,4096,7168 128x192mc2"; do
+for spec in "masked 64,256,4096,7168 128x192" "masked 64,256,4096,7168 128x192mc2" "masked 32,256,4096,7168 128x192" \
+  "masked 64,256,7168,2048 128x128" "grouped 8,1024,4096,7168 128x192mc2"; do
   read -r kind shape tile <<<"$spec"
   [ "$(left)" -gt 200 ] || { echo "$spec: no time left"; continue; }
   arg=--shape

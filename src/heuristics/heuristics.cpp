@@ -280,26 +280,33 @@ int64_t grouped_col_blocks(TileShape tile, int64_t n) {
   const int64_t blocks = ceil_div(n, tile.block_n);
   return tile.multicast_a ? ceil_div(blocks, tile.multicast) * tile.multicast : blocks;
 }
-// Row blocks of a group of `rows` rows, padded to whole clusters where a cluster's CTAs sit along M (they
-// share the weight tile, so both must be in the group).
+// Row blocks of a group of `rows` rows. A cluster along M pads none: the row blocks left after its whole
+// clusters run as tail units that share nothing (kernels/tile_scheduler.cuh).
 int64_t grouped_row_blocks(TileShape tile, int64_t rows) {
-  const int64_t blocks = ceil_div(rows, tile.block_m);
-  return tile.multicast_a ? blocks : ceil_div(blocks, tile.multicast) * tile.multicast;
+  return ceil_div(rows, tile.block_m);
+}
+// Tiles past N a group may run beyond its row blocks x grouped_col_blocks: a cluster along M's tail units
+// take column blocks in whole clusters, so an odd count leaves one tile past N in each tail row block.
+int64_t grouped_tail_padding(TileShape tile, int64_t n) {
+  if (tile.multicast_a || tile.multicast == 1) return 0;
+  const int64_t blocks = ceil_div(n, tile.block_n);
+  return ceil_div(blocks, tile.multicast) * tile.multicast - blocks;
 }
 }  // namespace
 
 int64_t contiguous_tiles_upper_bound(TileShape tile, int64_t m_total, int64_t num_groups, int64_t n) {
-  // Each group's row blocks: at most one partial one beyond its share of full ones, and for a cluster along
-  // M at most one padding tile more.
+  // Each group's row blocks: at most one partial one beyond its share of full ones. A cluster along M has at
+  // most multicast - 1 tail row blocks per group, each padded by grouped_tail_padding.
   const int64_t full = ceil_div(m_total, tile.block_m);
-  const int64_t per_group_extra = tile.multicast_a ? 1 : tile.multicast;
-  const int64_t row_blocks = std::min(full + per_group_extra * num_groups,
-                                      grouped_row_blocks(tile, full * tile.block_m) * num_groups);
-  return row_blocks * grouped_col_blocks(tile, n);
+  const int64_t row_blocks = std::min(full + num_groups, full * num_groups);
+  const int64_t tail_rows = std::min(row_blocks, (tile.multicast_a ? 0 : tile.multicast - 1) * num_groups);
+  return row_blocks * grouped_col_blocks(tile, n) + tail_rows * grouped_tail_padding(tile, n);
 }
 
 int64_t masked_tiles_upper_bound(TileShape tile, int64_t num_groups, int64_t m_max, int64_t n) {
-  return num_groups * grouped_row_blocks(tile, m_max) * grouped_col_blocks(tile, n);
+  const int64_t row_blocks = grouped_row_blocks(tile, m_max);
+  const int64_t tail_rows = tile.multicast_a ? 0 : std::min<int64_t>(row_blocks, tile.multicast - 1);
+  return num_groups * (row_blocks * grouped_col_blocks(tile, n) + tail_rows * grouped_tail_padding(tile, n));
 }
 
 namespace {
@@ -310,18 +317,40 @@ int64_t grouped_grid(TileShape tile, int64_t max_tiles, const DeviceModel& devic
 }
 }  // namespace
 
+namespace {
+// A group's tiles that share their cluster's operand and those of its tail units (a cluster along M: the row
+// blocks left after whole clusters, which share nothing; kernels/tile_scheduler.cuh).
+struct GroupTiles {
+  int64_t shared, tail;
+};
+GroupTiles grouped_tiles(TileShape tile, int64_t rows, int64_t n) {
+  const int64_t row_blocks = grouped_row_blocks(tile, rows), cols = grouped_col_blocks(tile, n);
+  const int64_t tail_rows = tile.multicast_a ? 0 : row_blocks % tile.multicast;
+  return {(row_blocks - tail_rows) * cols, tail_rows * (cols + grouped_tail_padding(tile, n))};
+}
+}  // namespace
+
 double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
                            const DeviceModel& device) {
   const int64_t rows = std::max<int64_t>(rows_per_group, 1);
-  const int64_t num_tiles = num_groups * grouped_row_blocks(tile, rows) * grouped_col_blocks(tile, n);
+  const GroupTiles group_tiles = grouped_tiles(tile, rows, n);
+  const int64_t num_tiles = num_groups * (group_tiles.shared + group_tiles.tail);
   const int64_t grid = grouped_grid(tile, num_tiles, device);
   const int64_t waves = ceil_div(num_tiles, grid);
   const int64_t k_blocks = ceil_div(k, 128);
   const KBlockCost cost = k_block_cost(tile);
   const double tile_overhead_ns = tile.block_m == 256 ? kTwoWaveTileOverheadNs : kTileOverheadNs;
-  const double per_tile_ns =
-      k_blocks * (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n + l2_traffic_ns(tile)) +
-      tile_overhead_ns;
+  auto tile_ns = [&](TileShape shape) {
+    return k_blocks *
+               (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n + l2_traffic_ns(shape)) +
+           tile_overhead_ns;
+  };
+  // Tail tiles pull their whole weight tile from L2, as the tile alone does.
+  TileShape alone = tile;
+  alone.multicast = 1;
+  const double per_tile_ns = (static_cast<double>(group_tiles.shared) * tile_ns(tile) +
+                              static_cast<double>(group_tiles.tail) * tile_ns(alone)) /
+                             static_cast<double>(std::max<int64_t>(group_tiles.shared + group_tiles.tail, 1));
   // Each group's weight comes from HBM once: its row blocks run side by side (the raster keeps a group's
   // tiles together), so the re-reads hit L2.
   const double unique_bytes = static_cast<double>(num_groups) *
@@ -335,8 +364,8 @@ GemmPlan make_grouped_plan(TileShape tile, int64_t max_tiles, int64_t num_groups
   GemmPlan plan;
   plan.tile = tile;
   plan.k_splits = 1;
-  plan.num_tiles = num_groups * grouped_row_blocks(tile, std::max<int64_t>(rows_per_group, 1)) *
-                   grouped_col_blocks(tile, n);
+  const GroupTiles group_tiles = grouped_tiles(tile, std::max<int64_t>(rows_per_group, 1), n);
+  plan.num_tiles = num_groups * (group_tiles.shared + group_tiles.tail);
   plan.grid = static_cast<int>(grouped_grid(tile, max_tiles, device));
   plan.num_waves = ceil_div(plan.num_tiles, plan.grid);
   plan.estimated_us = estimate_grouped_us(tile, num_groups, rows_per_group, n, k, device);
@@ -369,6 +398,15 @@ TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, in
     // Near-ties keep the earlier (smaller) tile: fewer padded rows at each group's end.
     if (best.block_m == 0 || us < best_us * 0.99) best = tile, best_us = us;
   }
+  // The same tile in pairs along M pads no more rows (its odd row blocks run as tail units) and pulls half
+  // of each weight tile from L2: in a near-tie it goes ahead of the tile alone. DeepGEMM runs 128x192 pairs
+  // on the masked e = 256 shapes, where the tile alone measured 0.76-0.86x its time (bench/NOTES.md #74).
+  const TileShape pair{best.block_m, best.block_n, 2};
+  for (const TileShape& tile : kGroupedTileShapes)
+    if (best.multicast == 1 && !best.swap_ab && tile == pair &&
+        !(tile.block_m == 128 && tile.block_n == 128) && grouped_tile_compiled(tile, per_row_weight_scale) &&
+        estimate_grouped_us(tile, num_groups, rows, n, k, device) <= best_us * 1.01)
+      return tile;
   return best;
 }
 

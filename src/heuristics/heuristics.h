@@ -208,7 +208,8 @@ int64_t grouped_average_rows(int64_t m_total, int64_t num_groups);
 // Upper bounds on the tiles a grouped kernel runs, whatever the device-resident counts say: the persistent
 // grid is sized from them. Contiguous: each group's last row block may be partial, so at most
 // ceil(M_total / BLOCK_M) + G row blocks (and never more than G * ceil(M_total / BLOCK_M)). Masked: every
-// group full, G * ceil(M_max / BLOCK_M) row blocks.
+// group full, G * ceil(M_max / BLOCK_M) row blocks. A pair along M adds a tile past N to each of its tail
+// row blocks where the column blocks are odd (kernels/tile_scheduler.cuh).
 int64_t contiguous_tiles_upper_bound(TileShape tile, int64_t m_total, int64_t num_groups, int64_t n);
 int64_t masked_tiles_upper_bound(TileShape tile, int64_t num_groups, int64_t m_max, int64_t n);
 

@@ -192,12 +192,27 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             const int b_rank = kShareB ? multicast_rank : 0;
             uint8_t* slice = smem.tile_b(pipe.stage) + b_rank * kSliceRows * BLOCK_K;
             const int slice_row = b_group_row + coord.n_block * BLOCK_N + b_rank * kSliceRows;
-            if constexpr (kShareB)
+            if constexpr (kShareB && kGrouped) {
+              if (coord.multicast) {
+                ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage),
+                                                            kb * BLOCK_K, slice_row, (1u << kMulticast) - 1);
+              } else {
+                // A tail unit: the CTAs hold different weight tiles, so each loads all slices of its own.
+                // `full` expects the same bytes, and the partners still release every stage on both CTAs,
+                // so the ring's phases stay in step for the next multicast unit.
+#pragma unroll
+                for (int s = 0; s < kMulticast; ++s)
+                  ptx::cp_async_bulk_tensor_2d_load(smem.tile_b(pipe.stage) + s * kSliceRows * BLOCK_K,
+                                                    &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
+                                                    b_group_row + coord.n_block * BLOCK_N + s * kSliceRows);
+              }
+            } else if constexpr (kShareB) {
               ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
                                                           slice_row, (1u << kMulticast) - 1);
-            else
+            } else {
               ptx::cp_async_bulk_tensor_2d_load(slice, &tmap_b, smem.full(pipe.stage), kb * BLOCK_K,
                                                 slice_row);
+            }
           }
         }
         // Stay until every stage is released: partners' consumers arrive on this CTA's barriers, which

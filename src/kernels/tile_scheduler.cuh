@@ -61,6 +61,9 @@ struct GroupedTileCoord : TileCoord {
   int group;
   int row_start;  // first row of the group in the 2-D view of the input and out
   int rows;       // the group's rows: tile rows at or past this (relative to row_start) are never stored
+  // Whether the cluster's CTAs multicast their shared operand in this unit (false in the tail units of a
+  // cluster along M, where they share no tile; always true for a cluster along N; unused without a cluster).
+  bool multicast;
 };
 
 // The grouped form: units are numbered group by group, each group's units in the dense raster above (with
@@ -73,9 +76,13 @@ struct GroupedTileCoord : TileCoord {
 //
 // kClusterN: a unit is that many horizontally adjacent tiles of one group (one per CTA of a cluster that
 // shares the input tile); kClusterM: that many vertically adjacent tiles of one group (a cluster that shares
-// the weight tile: a group's row blocks are counted in whole units, an odd count padded with a tile past the
-// group's end, whose rows are the next group's or zero fill and never stored). Both CTAs keep the same
-// cursor, so they always agree on the group.
+// the weight tile). A group's row blocks rarely come in whole clusters along M (a masked group of 180-333
+// rows has 2 or 3 of 128): the row blocks left over after the whole pairs run as tail units of kClusterM
+// horizontally adjacent tiles of one row block that share nothing (GroupedTileCoord::multicast false: each
+// CTA loads its own weight tile), after the group's shared units, instead of a padding tile computed past
+// the group's end (DeepGEMM's masked scheduler does the same). An odd column-block count leaves the last
+// tail unit a tile past N, never stored. Both CTAs keep the same cursor, so they always agree on the group
+// and on whether a unit multicasts.
 //
 // Any table values are memory-safe: offsets are clamped into [0, M_total] and made monotone as they are read
 // (group g ends no earlier than group g - 1), masked counts into [0, M_max], ranges into [0, M_total]; so
@@ -89,7 +96,9 @@ struct GroupedTileScheduler {
   int kind, num_groups, m_total, rows_per_group, num_col_units, num_k_blocks;
   // Cursor: the group reached, the units of the groups before it, and this group's rows and units.
   int group = -1, units_before = 0, group_units = 0;
-  int row_start = 0, rows = 0, num_row_units = 0;  // num_row_units: the group's row blocks / kClusterM
+  // num_row_units: the group's whole clusters of row blocks (kClusterM > 1) or its row blocks; shared_units:
+  // its units that multicast (all but the tail units of a cluster along M).
+  int row_start = 0, rows = 0, num_row_units = 0, shared_units = 0;
   int prev_end = 0;  // kOffsets: where the previous group ended (clamped, monotone)
   // The kernel's loop condition names the dense scheduler's unit count in a branch it discards for this one
   // (an inline expression there, not a call, keeps the dense kernels' generated code as it was).
@@ -121,8 +130,11 @@ struct GroupedTileScheduler {
       row_start = m_total - clamp_row(__ldg(table + 2 * g), m_total);
       rows = max(clamp_row(__ldg(table + 2 * g + 1), m_total), row_start) - row_start;
     }
-    num_row_units = ((rows + BLOCK_M - 1) / BLOCK_M + kClusterM - 1) / kClusterM;
-    group_units = num_row_units * num_col_units;
+    const int row_blocks = (rows + BLOCK_M - 1) / BLOCK_M;
+    num_row_units = row_blocks / kClusterM;
+    shared_units = num_row_units * num_col_units;
+    // Tail units: each of the row_blocks % kClusterM last row blocks in units of kClusterM column blocks.
+    group_units = shared_units + row_blocks % kClusterM * ((num_col_units + kClusterM - 1) / kClusterM);
   }
 
   // Advances the cursor to the group holding `unit`; false once it is past the last group.
@@ -135,19 +147,29 @@ struct GroupedTileScheduler {
     return true;
   }
 
-  // The tile of cluster rank `rank` in `unit` (has_unit(unit) returned true), in the dense raster of its
-  // group. With an odd number of column (row) blocks the last unit's second tile lies past N (past the
-  // group's rows): never stored.
+  // The tile of cluster rank `rank` in `unit` (has_unit(unit) returned true): the group's shared units in
+  // the dense raster of its group, then its tail units row by row. With an odd number of column blocks the
+  // last unit's second tile (of a cluster along N, or of a tail unit) lies past N: never stored.
   __device__ GroupedTileCoord coord(int unit, int rank) const {
     const int in_groups = unit - units_before;
-    const int units_per_band = num_row_units * kBandUnits;
-    const int band = in_groups / units_per_band;
-    const int first_col_unit = band * kBandUnits;
-    const int band_width = min(kBandUnits, num_col_units - first_col_unit);
-    const int in_band = in_groups - band * units_per_band;
     GroupedTileCoord c;
-    c.m_block = (in_band / band_width) * kClusterM + (kClusterM > 1 ? rank : 0);
-    c.n_block = (first_col_unit + in_band % band_width) * kClusterN + (kClusterN > 1 ? rank : 0);
+    if (kClusterM > 1 && in_groups >= shared_units) {
+      constexpr int kTailWidth = kClusterM;  // column blocks per tail unit, one per CTA
+      const int tail = in_groups - shared_units;
+      const int units_per_row = (num_col_units + kTailWidth - 1) / kTailWidth;
+      c.m_block = num_row_units * kClusterM + tail / units_per_row;
+      c.n_block = tail % units_per_row * kTailWidth + rank;
+      c.multicast = false;
+    } else {
+      const int units_per_band = num_row_units * kBandUnits;
+      const int band = in_groups / units_per_band;
+      const int first_col_unit = band * kBandUnits;
+      const int band_width = min(kBandUnits, num_col_units - first_col_unit);
+      const int in_band = in_groups - band * units_per_band;
+      c.m_block = (in_band / band_width) * kClusterM + (kClusterM > 1 ? rank : 0);
+      c.n_block = (first_col_unit + in_band % band_width) * kClusterN + (kClusterN > 1 ? rank : 0);
+      c.multicast = true;
+    }
     c.k_block_begin = 0;
     c.k_block_end = num_k_blocks;
     c.group = group;

@@ -622,10 +622,10 @@ TEST(GroupedHeuristics, ManyRowsPerGroupTakeNormalTiles) {
     EXPECT_EQ(row.tile.block_m, 128) << "per-row scales: 256x128 is not compiled";
     EXPECT_LE(row.tile.block_n, 160) << "per-row scales: 128x192 is not compiled";
   }
-  // One or two row blocks per group: the narrow tile (a pair along M would pad one group in two, a wider
-  // tile adds columns without filling more SMs). Thousands of rows: 128x192 in pairs sharing the weight
-  // tile, what DeepGEMM runs there; swept on the H100 (bench/NOTES.md #47) it was the fastest of the seven at
-  // 32 x 1024 x 7168 x 2048 and within 1% (4 x 4096 x 4096 x 7168) and 4% (8 x 1024) of 128x160.
+  // One row block per group: the narrow tile (a pair along M would share nothing there: every unit a tail
+  // unit; a wider tile adds columns without filling more SMs). Thousands of rows: 128x192 in pairs sharing
+  // the weight tile, what DeepGEMM runs there; swept on the H100 (bench/NOTES.md #47) it was the fastest of
+  // the seven at 32 x 1024 x 7168 x 2048 and within 1% (4 x 4096 x 4096 x 7168) and 4% (8 x 1024) of 128x160.
   EXPECT_EQ(heuristics::plan_grouped_contiguous(128 * 8, 8, 4096, 7168, false, h100).tile,
             (heuristics::TileShape{128, 128}));
   for (const int64_t rows : {1024, 8192})
@@ -639,6 +639,28 @@ TEST(GroupedHeuristics, ManyRowsPerGroupTakeNormalTiles) {
   EXPECT_EQ(heuristics::plan_grouped_masked(8, 16, 1000, 4096, 7168, false, h100).tile.block_m, 16);
 }
 
+// A pair along M runs a group's odd row block as tail units (kernels/tile_scheduler.cuh): it plans the same
+// row blocks as the tile alone, and where the two are within 1% the pair goes first (half the weight bytes
+// from L2). Masked e = 256 at 4096 x 7168 (2 or 3 row blocks per group) then runs DeepGEMM's tile.
+TEST(GroupedHeuristics, PairsAlongMPadNoRowBlocks) {
+  const heuristics::DeviceModel h100;
+  const heuristics::TileShape alone{128, 192}, pair{128, 192, 2};
+  for (const int64_t rows : {1, 128, 129, 300, 385, 1000, 3615})
+    for (const int64_t n : {4096, 4288}) {
+      const heuristics::GemmPlan a = heuristics::make_grouped_plan(alone, 1 << 30, 8, rows, n, 7168, h100);
+      const heuristics::GemmPlan b = heuristics::make_grouped_plan(pair, 1 << 30, 8, rows, n, 7168, h100);
+      const int64_t row_blocks = (rows + 127) / 128, col_blocks = (n + 191) / 192;
+      // The pair's tail row block takes column blocks two at a time: one tile past N where they are odd.
+      EXPECT_EQ(b.num_tiles, a.num_tiles + 8 * (row_blocks % 2) * (col_blocks % 2)) << rows << " " << n;
+      // Its shared tiles pull less from L2, its tail tiles as much as the tile alone.
+      EXPECT_LE(b.estimated_us, a.estimated_us * 1.0001) << rows << " " << n;
+    }
+  for (const int64_t g : {32, 64})
+    EXPECT_EQ(heuristics::plan_grouped_masked(g, 384, 256, 4096, 7168, false, h100).tile, pair) << g;
+  // The skewed contiguous routing of the benchmark: 29 row blocks per group on average.
+  EXPECT_EQ(heuristics::plan_grouped_contiguous(28915, 8, 4096, 7168, false, h100).tile, pair);
+}
+
 TEST(GroupedHeuristics, TileUpperBoundsCoverEveryRouting) {
   std::mt19937_64 rng(7);
   for (const heuristics::TileShape& tile : heuristics::kGroupedTileShapes)
@@ -650,18 +672,27 @@ TEST(GroupedHeuristics, TileUpperBoundsCoverEveryRouting) {
       std::vector<int64_t> cuts = {0, m};
       for (int64_t i = 1; i < g; ++i) cuts.push_back(m ? static_cast<int64_t>(rng() % (m + 1)) : 0);
       std::sort(cuts.begin(), cuts.end());
-      // Column (row) blocks of a group, padded to whole pairs where a cluster shares the input (weight) tile.
+      // Tiles of a group of `rows` rows as the scheduler runs them: column blocks padded to whole pairs where
+      // a cluster shares the input tile; where one shares the weight tile, whole pairs of row blocks and a
+      // tail row block in units of two column blocks (kernels/tile_scheduler.cuh).
       auto pad = [](int64_t blocks, int cluster) { return (blocks + cluster - 1) / cluster * cluster; };
       const int64_t col_blocks = (n + tile.block_n - 1) / tile.block_n;
       const int64_t launched_cols = tile.multicast_a ? pad(col_blocks, tile.multicast) : col_blocks;
       const int row_cluster = tile.multicast_a ? 1 : tile.multicast;
+      auto group_tiles = [&](int64_t rows) {
+        const int64_t row_blocks = (rows + tile.block_m - 1) / tile.block_m;
+        return row_blocks / row_cluster * row_cluster * launched_cols +
+               row_blocks % row_cluster * pad(launched_cols, row_cluster);
+      };
       int64_t tiles = 0;
-      for (std::size_t i = 1; i < cuts.size(); ++i)
-        tiles += pad((cuts[i] - cuts[i - 1] + tile.block_m - 1) / tile.block_m, row_cluster) * launched_cols;
+      for (std::size_t i = 1; i < cuts.size(); ++i) tiles += group_tiles(cuts[i] - cuts[i - 1]);
       EXPECT_LE(tiles, heuristics::contiguous_tiles_upper_bound(tile, m, g, n));
+      // Masked: any count up to M_max in every group; the bound is at most one tile per group loose.
       const int64_t m_max = 1 + static_cast<int64_t>(rng() % 300);
-      EXPECT_EQ(heuristics::masked_tiles_upper_bound(tile, g, m_max, n),
-                g * pad((m_max + tile.block_m - 1) / tile.block_m, row_cluster) * launched_cols);
+      int64_t most = 0;
+      for (int64_t rows = 0; rows <= m_max; ++rows) most = std::max(most, group_tiles(rows));
+      EXPECT_LE(g * most, heuristics::masked_tiles_upper_bound(tile, g, m_max, n));
+      EXPECT_LE(heuristics::masked_tiles_upper_bound(tile, g, m_max, n), g * (most + 1));
     }
 }
 

@@ -210,9 +210,24 @@ void expect_grouped_walk(const GroupedProblem& p, int grid_clusters, bool valid_
           EXPECT_EQ(c.m_block, first.m_block) << where;
           EXPECT_EQ(c.n_block, first.n_block + rank) << where;
         }
-        if (kClusterM > 1) {
+        // Every CTA of the cluster agrees whether the unit multicasts (a disagreement deadlocks the ring).
+        EXPECT_EQ(c.multicast, first.multicast) << where;
+        if (kClusterN > 1) {
+          EXPECT_TRUE(c.multicast) << where;
+        }
+        if (kClusterM > 1 && c.multicast) {
           EXPECT_EQ(c.n_block, first.n_block) << where;
           EXPECT_EQ(c.m_block, first.m_block + rank) << where;
+        }
+        if (kClusterM > 1 && !c.multicast) {
+          // A tail unit: one row block, adjacent column blocks, in a group whose row blocks are not whole
+          // pairs, on its last row block.
+          EXPECT_EQ(c.m_block, first.m_block) << where;
+          EXPECT_EQ(c.n_block, first.n_block + rank) << where;
+          EXPECT_EQ(first.n_block % kClusterM, 0) << where;
+          const int row_blocks = (c.rows + BM - 1) / BM;
+          EXPECT_NE(row_blocks % kClusterM, 0) << where;
+          EXPECT_GE(c.m_block, row_blocks / kClusterM * kClusterM) << where;
         }
         // Memory safety whatever the table: the group's rows lie inside the view.
         ASSERT_GE(c.row_start, 0) << where;
@@ -222,10 +237,10 @@ void expect_grouped_walk(const GroupedProblem& p, int grid_clusters, bool valid_
         const int m_blocks = (c.rows + BM - 1) / BM;
         const bool inside = c.m_block < m_blocks && c.n_block < n_blocks;
         if (!inside) {
-          // Padding: the partner of a real tile, one block past the odd side; it stores nothing.
+          // Padding: the partner of a real tile, one column block past an odd count (a cluster along N, or
+          // a tail unit of one along M, which computes no tile past the group's rows); it stores nothing.
           ASSERT_GT(kCluster, 1) << where;
-          EXPECT_TRUE(kClusterM > 1 ? c.n_block < n_blocks && c.m_block == m_blocks
-                                    : c.m_block < m_blocks && c.n_block == n_blocks)
+          EXPECT_TRUE(c.m_block < m_blocks && c.n_block == n_blocks)
               << where << " padding tile " << c.m_block << "," << c.n_block;
         } else {
           ++seen[{c.group, c.m_block, c.n_block}];
@@ -287,6 +302,54 @@ TEST(TileScheduler, GroupedPairsSharingTheInputTileStayInOneGroup) {
 TEST(TileScheduler, GroupedPairsSharingTheWeightTileStayInOneGroup) {
   expect_grouped_walks<128, 128, 1, 2>("128x128x2");
   expect_grouped_walks<128, 192, 1, 2>("128x192x2");
+}
+
+// A masked group of 3 row blocks on the 128x192 pair at N = 4096 (22 column blocks), as expected M = 256
+// gives a third of the groups: 22 shared units (both row-block pairs' tiles) and then 11 tail units over
+// the last row block; 66 tiles, none past the group's rows (the padded form ran 88). With N = 4288 (23
+// column blocks) the last tail unit's second tile lies past N.
+TEST(TileScheduler, GroupedPairsRunAnOddRowBlockAsTailUnits) {
+  for (const auto& [n, n_blocks, tail_units] :
+       std::vector<std::tuple<int, int, int>>{{4096, 22, 11}, {4288, 23, 12}}) {
+    const std::vector<int> counts{300, 0, 129};
+    GroupedGemmParams params{};
+    params.m = 3 * 384;
+    params.n = n;
+    params.k = 512;
+    params.group_table = counts.data();
+    params.group_table_kind = static_cast<int>(GroupTableKind::kMasked);
+    params.num_groups = 3;
+    params.rows_per_group = 384;
+    GroupedTileScheduler<128, 192, 8, 1, 2> scheduler(params, 4);
+    std::vector<std::tuple<int, int, int, bool>> walked;  // (group, m_block, n_block, multicast) of rank 0
+    int unit = 0;
+    for (; scheduler.has_unit(unit); ++unit) {
+      const kernels::GroupedTileCoord c0 = scheduler.coord(unit, 0), c1 = scheduler.coord(unit, 1);
+      walked.emplace_back(c0.group, c0.m_block, c0.n_block, c0.multicast);
+      if (c0.multicast)
+        EXPECT_EQ(std::make_pair(c1.m_block, c1.n_block), std::make_pair(c0.m_block + 1, c0.n_block));
+      else
+        EXPECT_EQ(std::make_pair(c1.m_block, c1.n_block), std::make_pair(c0.m_block, c0.n_block + 1));
+    }
+    // Group 0 (300 rows): 3 row blocks; group 1 empty; group 2 (129 rows): 2 row blocks, no tail.
+    ASSERT_EQ(unit, n_blocks + tail_units + n_blocks) << "N=" << n;
+    for (int u = 0; u < n_blocks; ++u) {
+      EXPECT_TRUE(std::get<3>(walked[static_cast<std::size_t>(u)])) << "N=" << n << " unit " << u;
+      EXPECT_EQ(std::get<1>(walked[static_cast<std::size_t>(u)]), 0) << "N=" << n << " unit " << u;
+    }
+    for (int t = 0; t < tail_units; ++t) {
+      const auto& [group, m_block, n_block, multicast] = walked[static_cast<std::size_t>(n_blocks + t)];
+      EXPECT_EQ(group, 0);
+      EXPECT_EQ(m_block, 2);
+      EXPECT_EQ(n_block, 2 * t);
+      EXPECT_FALSE(multicast);
+    }
+    const auto& [group, m_block, n_block, multicast] = walked.back();
+    EXPECT_EQ(group, 2);
+    EXPECT_TRUE(multicast);
+    const heuristics::TileShape pair{128, 192, 2};
+    EXPECT_EQ(heuristics::masked_tiles_upper_bound(pair, 3, 384, n), 3 * (3 * n_blocks + (n_blocks % 2)));
+  }
 }
 
 }  // namespace
