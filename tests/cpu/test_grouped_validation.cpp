@@ -640,8 +640,8 @@ TEST(GroupedHeuristics, ManyRowsPerGroupTakeNormalTiles) {
 }
 
 // A pair along M runs a group's odd row block as tail units (kernels/tile_scheduler.cuh): it plans the same
-// row blocks as the tile alone, and where the two are within 1% the pair goes first (half the weight bytes
-// from L2). Masked e = 256 at 4096 x 7168 (2 or 3 row blocks per group) then runs DeepGEMM's tile.
+// row blocks as the tile alone, and within 1% of the best tile of its rows the pair goes first where the
+// groups hold two row blocks or more (half the weight bytes from L2).
 TEST(GroupedHeuristics, PairsAlongMPadNoRowBlocks) {
   const heuristics::DeviceModel h100;
   const heuristics::TileShape alone{128, 192}, pair{128, 192, 2};
@@ -655,10 +655,20 @@ TEST(GroupedHeuristics, PairsAlongMPadNoRowBlocks) {
       // Its shared tiles pull less from L2, its tail tiles as much as the tile alone.
       EXPECT_LE(b.estimated_us, a.estimated_us * 1.0001) << rows << " " << n;
     }
-  for (const int64_t g : {32, 64})
-    EXPECT_EQ(heuristics::plan_grouped_masked(g, 384, 256, 4096, 7168, false, h100).tile, pair) << g;
-  // The skewed contiguous routing of the benchmark: 29 row blocks per group on average.
-  EXPECT_EQ(heuristics::plan_grouped_contiguous(28915, 8, 4096, 7168, false, h100).tile, pair);
+  // Where the groups hold two row blocks or more, every shape of the benchmark's grouped suite (DeepGEMM's
+  // tile there): masked e = 256, contiguous 1024 rows per group, the skewed routing (29 row blocks on
+  // average).
+  for (const auto& [n, k] : {std::pair<int64_t, int64_t>{4096, 7168}, {7168, 2048}}) {
+    for (const int64_t g : {8, 32, 64})
+      EXPECT_EQ(heuristics::plan_grouped_masked(g, 384, 256, n, k, false, h100).tile, pair) << g << " " << n;
+    EXPECT_EQ(heuristics::plan_grouped_contiguous(4096, 4, n, k, false, h100).tile, pair) << n;
+    EXPECT_EQ(heuristics::plan_grouped_contiguous(28915, 8, n, k, false, h100).tile, pair) << n;
+    // One row block per group (expected M = 64, counts up to 83): a pair would share nothing; the plan
+    // measured at 1.00-1.07x DeepGEMM stays.
+    EXPECT_EQ(heuristics::plan_grouped_masked(64, 128, 64, n, k, false, h100).tile,
+              (heuristics::TileShape{128, 128}))
+        << n;
+  }
 }
 
 TEST(GroupedHeuristics, TileUpperBoundsCoverEveryRouting) {
