@@ -32,12 +32,15 @@ const char* layout_name(Layout l) {
 
 // Runs `tile` on ragged groups with a small persistent grid (each CTA walks several groups) and checks
 // every group. Sizes: empty groups, single rows, tile boundaries +-1, a group larger than the tile (odd and
-// even row-block counts, for the clusters along M that pad a group's last pair). In the offsets form (three
-// rows of padding first) the groups start 0, 1, 2 and 3 rows past a multiple of 4 (the bulk copies' lead).
+// even row-block counts: the clusters along M run a group's odd last row block as tail units). N = 528 has
+// an odd number of column blocks for BLOCK_N 128 and 192 (5 and 3), each with a partial last one, so the
+// last tail unit of a row block (and a 256x128x2a unit) holds a tile wholly past N. In the offsets form
+// (three rows of padding first) the groups start 0, 1, 2 and 3 rows past a multiple of 4 (the bulk copies'
+// lead).
 void expect_grouped_tile(const heuristics::TileShape& tile, bool per_row, Layout layout, int grid) {
   const int64_t bm = tile.block_m;
   const std::vector<int64_t> sizes = {bm + 1, 0, 1, bm - 1, 2 * bm + 3, 0, bm, 3, 5};
-  const int64_t g = static_cast<int64_t>(sizes.size()), n = 3 * 64 + 16 + 128, k = 512;  // N tail: 336
+  const int64_t g = static_cast<int64_t>(sizes.size()), n = 528, k = 512;
   const std::string where =
       std::string(layout_name(layout)) + " tile " + std::to_string(tile.block_m) + "x" +
       std::to_string(tile.block_n) + (tile.swap_ab ? "s" : "") +
@@ -185,6 +188,18 @@ TEST(GroupedContiguous, UnalignedOffsetsAndPaddingRowsUntouched) {
   // Groups start anywhere; rows before the first and after the last group are padding.
   run_contiguous({77, 130, 5, 200}, 256, 512, false, false, 7, 13, 29);
   run_contiguous({77, 130, 5, 200}, 256, 512, true, false, 8, 1, 1);
+}
+
+// bench/NOTES.md #74 through the public call: the plan is the 128x192 pair along M; groups of 3 row blocks
+// (300, 257 rows) run their last one as tail units, N = 2112 (11 column blocks) ends each tail row block in a
+// tile wholly past N, and the groups start unaligned after 3 rows of padding.
+TEST(GroupedContiguous, PairPlansRunOddRowBlocksAsTailUnits) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const heuristics::GemmPlan plan =
+      heuristics::plan_grouped_contiguous(808, 4, 2112, 512, false, heuristics::DeviceModel{});
+  ASSERT_EQ(plan.tile, (heuristics::TileShape{128, 192, 2}))
+      << "this case is meant to run the pair's tail units";
+  run_contiguous({300, 0, 257, 243}, 2112, 512, false, false, 14, 3, 5);
 }
 
 TEST(GroupedContiguous, Bf16InputIsQuantizedInside) {

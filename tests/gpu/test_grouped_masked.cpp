@@ -58,6 +58,19 @@ TEST(GroupedMasked, MaskedRowsUntouchedForEveryTileChoice) {
   run_masked(4, 300, {300, 0, 257, 7}, 300, 384, 512, false, false, 29);
 }
 
+// bench/NOTES.md #74 through the public call: the plan is the 128x192 pair along M, and groups of 3 row
+// blocks (300, 257 rows) and of 1 (7 rows) run their last row block as tail units; N = 2112 is 11 column
+// blocks, so each tail row block ends in a tile wholly past N.
+TEST(GroupedMasked, PairPlansRunOddRowBlocksAsTailUnits) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  const heuristics::GemmPlan plan =
+      heuristics::plan_grouped_masked(4, 300, 200, 2112, 512, false, heuristics::DeviceModel{});
+  ASSERT_EQ(plan.tile, (heuristics::TileShape{128, 192, 2}))
+      << "this case is meant to run the pair's tail units";
+  run_masked(4, 300, {300, 0, 257, 7}, 200, 2112, 512, false, false, 33);
+  run_masked(4, 300, {129, 300, 1, 256}, 200, 2112, 512, false, false, 34);
+}
+
 TEST(GroupedMasked, Bf16InputIsQuantizedInside) {
   BLOCKGEMM_REQUIRE_HOPPER();
   const std::vector<int32_t> counts = {5, 0, 32, 9, 1, 31, 16, 2};
