@@ -205,11 +205,13 @@ inline constexpr double kGroupRowsSpread = 1.3;
 // Rows per group the contiguous plan is made for: ceil(M_total / G), at least 1.
 int64_t grouped_average_rows(int64_t m_total, int64_t num_groups);
 
-// Upper bounds on the tiles a grouped kernel runs, whatever the device-resident counts say: the persistent
-// grid is sized from them. Contiguous: each group's last row block may be partial, so at most
-// ceil(M_total / BLOCK_M) + G row blocks (and never more than G * ceil(M_total / BLOCK_M)). Masked: every
-// group full, G * ceil(M_max / BLOCK_M) row blocks. A pair along M adds a tile past N to each of its tail
-// row blocks where the column blocks are odd (kernels/tile_scheduler.cuh).
+// Upper bounds on the tiles a grouped kernel runs for any valid group table (the host cannot read the
+// device-resident one): the persistent grid is sized from them, so a table past them (overlapping ranges from
+// a malformed group index, say) only leaves each CTA more units to walk. Contiguous: each group's last row
+// block may be partial, so at most ceil(M_total / BLOCK_M) + G row blocks (and never more than
+// G * ceil(M_total / BLOCK_M)). Masked: every group full, G * ceil(M_max / BLOCK_M) row blocks (any counts:
+// they are clamped to M_max). A pair along M adds a tile past N to each of its tail row blocks where the
+// column blocks are odd (kernels/tile_scheduler.cuh).
 int64_t contiguous_tiles_upper_bound(TileShape tile, int64_t m_total, int64_t num_groups, int64_t n);
 int64_t masked_tiles_upper_bound(TileShape tile, int64_t num_groups, int64_t m_max, int64_t n);
 

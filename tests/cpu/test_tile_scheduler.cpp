@@ -210,8 +210,11 @@ void expect_grouped_walk(const GroupedProblem& p, int grid_clusters, bool valid_
           EXPECT_EQ(c.m_block, first.m_block) << where;
           EXPECT_EQ(c.n_block, first.n_block + rank) << where;
         }
-        // Every CTA of the cluster agrees whether the unit multicasts (a disagreement deadlocks the ring).
+        // Every CTA of the cluster agrees whether the unit multicasts and on its K blocks (a disagreement
+        // deadlocks the shared ring or lets it drift out of step).
         EXPECT_EQ(c.multicast, first.multicast) << where;
+        EXPECT_EQ(c.k_block_begin, first.k_block_begin) << where;
+        EXPECT_EQ(c.k_block_end, first.k_block_end) << where;
         if (kClusterN > 1) {
           EXPECT_TRUE(c.multicast) << where;
         }
@@ -248,6 +251,11 @@ void expect_grouped_walk(const GroupedProblem& p, int grid_clusters, bool valid_
       }
     }
   }
+  const heuristics::TileShape tile{BM, BN, kCluster, false, kClusterN > 1};
+  // Masked counts are clamped into [0, M_max], so the grid's bound holds for any masked table.
+  if (p.kind == GroupTableKind::kMasked)
+    EXPECT_LE(tiles_walked, heuristics::masked_tiles_upper_bound(tile, p.num_groups, p.rows_per_group, p.n))
+        << where;
   if (!valid_table) return;
   int64_t expected_tiles = 0;
   for (int g = 0; g < p.num_groups; ++g) {
@@ -263,7 +271,6 @@ void expect_grouped_walk(const GroupedProblem& p, int grid_clusters, bool valid_
   }
   EXPECT_EQ(static_cast<int64_t>(seen.size()), expected_tiles) << where;
   // The persistent grid is sized from the host's upper bound: it must hold every tile the walk ran.
-  const heuristics::TileShape tile{BM, BN, kCluster, false, kClusterN > 1};
   const int64_t bound = p.kind == GroupTableKind::kMasked
                             ? heuristics::masked_tiles_upper_bound(tile, p.num_groups, p.rows_per_group, p.n)
                             : heuristics::contiguous_tiles_upper_bound(tile, p.m_total, p.num_groups, p.n);
