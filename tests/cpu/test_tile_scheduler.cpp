@@ -253,9 +253,10 @@ void expect_grouped_walk(const GroupedProblem& p, int grid_clusters, bool valid_
   }
   const heuristics::TileShape tile{BM, BN, kCluster, false, kClusterN > 1};
   // Masked counts are clamped into [0, M_max], so the grid's bound holds for any masked table.
-  if (p.kind == GroupTableKind::kMasked)
+  if (p.kind == GroupTableKind::kMasked) {
     EXPECT_LE(tiles_walked, heuristics::masked_tiles_upper_bound(tile, p.num_groups, p.rows_per_group, p.n))
         << where;
+  }
   if (!valid_table) return;
   int64_t expected_tiles = 0;
   for (int g = 0; g < p.num_groups; ++g) {
