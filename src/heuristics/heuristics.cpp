@@ -281,7 +281,7 @@ int64_t grouped_col_blocks(TileShape tile, int64_t n) {
   return tile.multicast_a ? ceil_div(blocks, tile.multicast) * tile.multicast : blocks;
 }
 // Row blocks of a group of `rows` rows. A cluster along M pads none: the row blocks left after its whole
-// clusters run as tail units that share nothing (kernels/tile_scheduler.cuh).
+// clusters run as tail units (kernels/tile_scheduler.cuh).
 int64_t grouped_row_blocks(TileShape tile, int64_t rows) {
   return ceil_div(rows, tile.block_m);
 }
@@ -332,7 +332,7 @@ KBlockCost grouped_k_block_cost(TileShape tile) {
 }
 
 // A group's tiles that share their cluster's operand and those of its tail units (a cluster along M: the row
-// blocks left after whole clusters, which share nothing; kernels/tile_scheduler.cuh).
+// blocks left after whole clusters, which share their input tile instead; kernels/tile_scheduler.cuh).
 struct GroupTiles {
   int64_t shared, tail;
 };
@@ -358,11 +358,11 @@ double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_
                (cost.fixed_ns + cost.ns_per_element * tile.block_m * tile.block_n + l2_traffic_ns(shape)) +
            tile_overhead_ns;
   };
-  // Tail tiles pull their whole weight tile from L2, as the tile alone does.
-  TileShape alone = tile;
-  alone.multicast = 1;
+  // Tail tiles pull their whole weight tile from L2 and half of their input tile, as a pair along N does.
+  TileShape tail = tile;
+  tail.multicast_a = true;
   const double per_tile_ns = (static_cast<double>(group_tiles.shared) * tile_ns(tile) +
-                              static_cast<double>(group_tiles.tail) * tile_ns(alone)) /
+                              static_cast<double>(group_tiles.tail) * tile_ns(tail)) /
                              static_cast<double>(std::max<int64_t>(group_tiles.shared + group_tiles.tail, 1));
   // Each group's weight comes from HBM once: its row blocks run side by side (the raster keeps a group's
   // tiles together), so the re-reads hit L2.

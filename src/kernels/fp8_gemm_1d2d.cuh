@@ -181,6 +181,17 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
                     smem.full(pipe.stage), kb * BLOCK_K,
                     a_group_row + coord.m_block * BLOCK_M + multicast_rank * kSliceRows,
                     (1u << kMulticast) - 1);
+              } else if constexpr (kMulticast > 1 && kGrouped) {
+                // A pair along M: a tail unit's two tiles share their row block, which rank 0 brings to both
+                // CTAs (its wait on `empty` covers the partner's stage: every consumer releases both).
+                const int a_row = a_group_row + coord.m_block * BLOCK_M;
+                if (coord.multicast)
+                  ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
+                                                    kb * BLOCK_K, a_row);
+                else if (multicast_rank == 0)
+                  ptx::cp_async_bulk_tensor_2d_load_multicast(smem.tile_a(pipe.stage), &tmap_a,
+                                                              smem.full(pipe.stage), kb * BLOCK_K, a_row,
+                                                              (1u << kMulticast) - 1);
               } else {
                 ptx::cp_async_bulk_tensor_2d_load(
                     smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage), kb * BLOCK_K,
@@ -199,7 +210,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
               } else {
                 // A tail unit: the CTAs hold different weight tiles, so each loads all slices of its own.
                 // `full` expects the same bytes, and the partners still release every stage on both CTAs,
-                // so the ring's phases stay in step for the next multicast unit.
+                // so the ring's phases stay in step for the next shared unit.
 #pragma unroll
                 for (int s = 0; s < kMulticast; ++s)
                   ptx::cp_async_bulk_tensor_2d_load(smem.tile_b(pipe.stage) + s * kSliceRows * BLOCK_K,

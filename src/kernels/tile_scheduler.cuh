@@ -78,9 +78,10 @@ struct GroupedTileCoord : TileCoord {
 // shares the input tile); kClusterM: that many vertically adjacent tiles of one group (a cluster that shares
 // the weight tile). A group's row blocks rarely come in whole clusters along M (a masked group of 180-333
 // rows has 2 or 3 of 128): the row blocks left over after the whole pairs run as tail units of kClusterM
-// horizontally adjacent tiles of one row block that share nothing (GroupedTileCoord::multicast false: each
-// CTA loads its own weight tile), after the group's shared units, instead of a padding tile computed past
-// the group's end (DeepGEMM's masked scheduler does the same). An odd column-block count leaves the last
+// horizontally adjacent tiles of one row block (GroupedTileCoord::multicast false: each CTA loads its own
+// weight tile, and the row block's input tile comes once for both), after the group's shared units, instead
+// of a padding tile computed past the group's end (DeepGEMM's masked scheduler does the same, without
+// sharing the input). An odd column-block count leaves the last
 // tail unit a tile past N, never stored. Both CTAs keep the same cursor, so they always agree on the group
 // and on whether a unit multicasts.
 //
