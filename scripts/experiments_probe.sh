@@ -7,6 +7,8 @@
 #      G = 4 x 1024 one (0.80x), with the input scales as the API's copy leaves them (column-major): which
 #      tile each should get ("Next" 0 (a), (b)); and 8 x 1152 rows (9 row blocks per group: the pair's tail
 #      units) beside 8 x 1024, where the pair's time against the tile alone shows what a tail costs.
+#   2b. Dense timed sweeps of 128x160, 128x192 and the 256x128 pair at three large-M shapes (issue 23: DeepGEMM's
+#      tile there is the pair; our cost model's 256-row terms predate #58, #69 and the column-major copy).
 #   3. SM cycles at a locked clock (ncu --clock-control base, the median of five launches) of the masked
 #      plans with row-major against column-major scales (SWEEP_SCALE_A_COLMAJOR=1): whether #73's copy pays
 #      for 128x192 single-CTA tiles (G = 64 x 256 at 4096 x 7168 ran 1070 us in s17 and 1217 in s22 on the
@@ -56,6 +58,13 @@ done
 for shape in 4,1024,4096,7168 8,1152,4096,7168; do
   [ "$(left)" -gt 300 ] || break
   SWEEP_REPEAT=3 SWEEP_SCALE_A_COLMAJOR=1 timeout 60 "$sweep" --grouped "$shape"
+done
+# Dense, for issue 23's tile question (DeepGEMM runs the 256x128 input-sharing pair on these; our model, fitted
+# before #58 / #69 and the column-major copy, plans 128x160 / 128x192): the three tiles side by side.
+for shape in 4096,7168,16384 2048,7168,16384 4096,24576,1536; do
+  [ "$(left)" -gt 320 ] || break
+  SWEEP_REPEAT=3 SWEEP_SCALE_A_COLMAJOR=1 SWEEP_TILES=128x160,128x192,256x128mc2a timeout 60 "$sweep" \
+    --shape "$shape" 2>&1 | grep -v "^$"
 done
 echo "== timed sweeps done at $(elapsed) s"
 printf "%-8s %-18s %-12s %12s %12s %8s %12s %8s\n" kind case tile row col col/row col+shift1 shift/col
