@@ -1,7 +1,9 @@
 // blockgemm-plan-rescore: scores the current heuristics against a stored `blockgemm-plan-sweep` (SWEEP_ALL)
 // output, on the CPU. For each shape it asks plan_gemm for a plan, looks up that plan's measured time in the
 // sweep and compares it with the fastest plan measured, so a heuristic change can be judged on every shape
-// a device session recorded before any device time is spent on it.
+// a device session recorded before any device time is spent on it. The grouped sweeps (`--grouped`,
+// `--masked`; lines may carry a probe's tag in front) are scored the same way against plan_grouped_contiguous
+// and plan_grouped_masked.
 //
 //   blockgemm-plan-rescore [--sms 132] [--over 1.03] sweep.txt...
 //
@@ -52,10 +54,58 @@ PlanKey key_of(const heuristics::GemmPlan& plan) {
           plan.k_splits};
 }
 
+enum class Kind { kDense, kContiguous, kMasked };
+
 struct ShapeRecord {
   long long m = 0, n = 0, k = 0;
   std::map<PlanKey, double> measured_us;
+  Kind kind = Kind::kDense;
+  long long groups = 0, rows = 0, m_max = 0;  // grouped: G, rows per group (masked: expected M), M_max
 };
+
+// A grouped sweep's header ("grouped contiguous G=.. rows=.. N=.. K=.." or "grouped masked G=..
+// expected_m=.. (valid rows .., M_max ..) N=.. K=..") anywhere in the line.
+bool parse_grouped_header(const std::string& line, ShapeRecord& shape) {
+  long long g = 0, rows = 0, valid = 0, m_max = 0, n = 0, k = 0;
+  std::size_t at = line.find("grouped contiguous G=");
+  if (at != std::string::npos &&
+      std::sscanf(line.c_str() + at, "grouped contiguous G=%lld rows=%lld N=%lld K=%lld", &g, &rows, &n,
+                  &k) == 4) {
+    shape = ShapeRecord{g * rows, n, k, {}, Kind::kContiguous, g, rows, 0};
+    return true;
+  }
+  at = line.find("grouped masked G=");
+  if (at != std::string::npos &&
+      std::sscanf(line.c_str() + at,
+                  "grouped masked G=%lld expected_m=%lld (valid rows %lld, M_max %lld) N=%lld K=%lld", &g,
+                  &rows, &valid, &m_max, &n, &k) == 6) {
+    shape = ShapeRecord{g * m_max, n, k, {}, Kind::kMasked, g, rows, m_max};
+    return true;
+  }
+  return false;
+}
+
+// A grouped sweep's plan line: "<us> us (first <us>, last <us>) ... model <us>  <plan>", after any tag.
+bool parse_grouped_time(const std::string& line, double& us) {
+  const std::size_t at = line.find(" us (first ");
+  if (at == std::string::npos || line.find("model") == std::string::npos) return false;
+  std::size_t start = line.rfind(' ', at - 1);
+  start = start == std::string::npos ? 0 : start + 1;
+  return std::sscanf(line.c_str() + start, "%lf", &us) == 1;
+}
+
+heuristics::GemmPlan plan_for(const ShapeRecord& shape, const heuristics::DeviceModel& device) {
+  switch (shape.kind) {
+    case Kind::kContiguous:
+      return heuristics::plan_grouped_contiguous(shape.m, shape.groups, shape.n, shape.k, false, device);
+    case Kind::kMasked:
+      return heuristics::plan_grouped_masked(shape.groups, shape.m_max, shape.rows, shape.n, shape.k, false,
+                                             device);
+    case Kind::kDense:
+      break;
+  }
+  return heuristics::plan_gemm(shape.m, shape.n, shape.k, device);
+}
 
 // Shape lines start with "M N K |"; the SWEEP_ALL lines under them with "<us> us  model <us>  <plan>".
 std::vector<ShapeRecord> read_sweep(const char* path) {
@@ -71,8 +121,14 @@ std::vector<ShapeRecord> read_sweep(const char* path) {
     char bar = 0;
     double us = 0, model = 0;
     char unit[8] = {0}, word[8] = {0};
-    if (std::sscanf(line.c_str(), " %lld %lld %lld %c", &m, &n, &k, &bar) == 4 && bar == '|') {
+    ShapeRecord grouped;
+    if (parse_grouped_header(line, grouped)) {
+      shapes.push_back(grouped);
+    } else if (std::sscanf(line.c_str(), " %lld %lld %lld %c", &m, &n, &k, &bar) == 4 && bar == '|') {
       shapes.push_back({m, n, k, {}});
+    } else if (!shapes.empty() && shapes.back().kind != Kind::kDense) {
+      PlanKey key;
+      if (parse_grouped_time(line, us) && parse_plan(line, key)) shapes.back().measured_us[key] = us;
     } else if (!shapes.empty() &&
                std::sscanf(line.c_str(), " %lf %7s %7s %lf", &us, unit, word, &model) == 4 &&
                std::strcmp(unit, "us") == 0 && std::strcmp(word, "model") == 0) {
@@ -84,6 +140,19 @@ std::vector<ShapeRecord> read_sweep(const char* path) {
 }
 
 }  // namespace
+
+std::string label(const ShapeRecord& shape) {
+  char text[96];
+  if (shape.kind == Kind::kContiguous)
+    std::snprintf(text, sizeof(text), "contiguous %lldx%lld %lldx%lld", shape.groups, shape.rows, shape.n,
+                  shape.k);
+  else if (shape.kind == Kind::kMasked)
+    std::snprintf(text, sizeof(text), "masked %lldx%lld (M_max %lld) %lldx%lld", shape.groups, shape.rows,
+                  shape.m_max, shape.n, shape.k);
+  else
+    std::snprintf(text, sizeof(text), "%6lld %6lld %6lld", shape.m, shape.n, shape.k);
+  return text;
+}
 
 int main(int argc, char** argv) {
   heuristics::DeviceModel device;
@@ -111,12 +180,11 @@ int main(int argc, char** argv) {
       PlanKey best_key{};
       for (const auto& [key, us] : shape.measured_us)
         if (best_us == 0 || us < best_us) best_us = us, best_key = key;
-      const heuristics::GemmPlan plan = heuristics::plan_gemm(shape.m, shape.n, shape.k, device);
+      const heuristics::GemmPlan plan = plan_for(shape, device);
       const auto found = shape.measured_us.find(key_of(plan));
       if (found == shape.measured_us.end()) {
         ++unmeasured;
-        std::printf("%6lld %6lld %6lld  not measured: %s\n", shape.m, shape.n, shape.k,
-                    plan.describe().c_str());
+        std::printf("%s  not measured: %s\n", label(shape).c_str(), plan.describe().c_str());
         continue;
       }
       const double ratio = found->second / best_us;
@@ -126,11 +194,10 @@ int main(int argc, char** argv) {
       over_5 += ratio > 1.05;
       if (ratio > over)
         std::printf(
-            "%6lld %6lld %6lld  %.3fx best: %8.2f us %s | best %8.2f us BLOCK_M=%d BLOCK_N=%d%s "
-            "k_splits=%d\n",
-            shape.m, shape.n, shape.k, ratio, found->second, plan.describe().c_str(), best_us,
-            std::get<0>(best_key), std::get<1>(best_key), std::get<3>(best_key) ? " swapAB" : "",
-            std::get<4>(best_key));
+            "%s  %.3fx best: %8.2f us %s | best %8.2f us BLOCK_M=%d BLOCK_N=%d multicast=%d%s k_splits=%d\n",
+            label(shape).c_str(), ratio, found->second, plan.describe().c_str(), best_us,
+            std::get<0>(best_key), std::get<1>(best_key), std::get<2>(best_key),
+            std::get<3>(best_key) ? " swapAB" : "", std::get<4>(best_key));
     }
   }
   std::printf("%d shapes scored: geomean %.4fx best, %d over 3%%, %d over 5%%; %d plans not in the sweep\n",

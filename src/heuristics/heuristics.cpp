@@ -318,19 +318,6 @@ int64_t grouped_grid(TileShape tile, int64_t max_tiles, const DeviceModel& devic
 }  // namespace
 
 namespace {
-// A K block of a grouped 128-row tile, refitted to the kernel as it is since the grouped tiles take their
-// input scales by bulk copy (#70, #72: 128-row tiles -10% to -15% cycles, more the wider the tile): SM cycles
-// at a locked clock, 8 x 1024 x 4096 x 7168 with the API's column-major scales (H100, twenty-second session,
-// bench/results/h100_2026-12-08_s22_experiments_probe.log): per K block and wave 726 (128x128), 826
-// (128x160), 943 (the 128x192 pair), and 962-966 for the dense 128x192 alone at 2048 x 4096 and 4096 x 2112 x
-// 7168: 1.14, 1.30 and 1.33x the 128x128 tile where the dense terms say 1.20, 1.36 and 1.40. Held at the
-// dense model's 421 ns for 128x128, the fit puts more of the K block in its fixed part. The 256-row tiles
-// keep the dense terms (not remeasured).
-KBlockCost grouped_k_block_cost(TileShape tile) {
-  if (tile.block_m == 128 && tile.num_math_warpgroups() >= 2) return KBlockCost{180.0, 0.0147};
-  return k_block_cost(tile);
-}
-
 // A group's tiles that share their cluster's operand and those of its tail units (a cluster along M: the row
 // blocks left after whole clusters, which share their input tile instead; kernels/tile_scheduler.cuh).
 struct GroupTiles {
@@ -351,7 +338,7 @@ double estimate_grouped_us(TileShape tile, int64_t num_groups, int64_t rows_per_
   const int64_t grid = grouped_grid(tile, num_tiles, device);
   const int64_t waves = ceil_div(num_tiles, grid);
   const int64_t k_blocks = ceil_div(k, 128);
-  const KBlockCost cost = grouped_k_block_cost(tile);
+  const KBlockCost cost = k_block_cost(tile);
   const double tile_overhead_ns = tile.block_m == 256 ? kTwoWaveTileOverheadNs : kTileOverheadNs;
   auto tile_ns = [&](TileShape shape) {
     return k_blocks *
@@ -410,22 +397,6 @@ TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, in
     const double us = estimate_grouped_us(tile, num_groups, rows, n, k, device);
     // Near-ties keep the earlier (smaller) tile: fewer padded rows at each group's end.
     if (best.block_m == 0 || us < best_us * 0.99) best = tile, best_us = us;
-  }
-  // A pair along M of the same rows pads no more rows (its odd row blocks run as tail units) and, where the
-  // groups hold two row blocks or more, pulls half of each weight tile from L2: within 1% of the best (the
-  // model's resolution; at the HBM floor every tile ties) it goes first. DeepGEMM runs the 128x192 pair on
-  // the masked e = 256 shapes, where the tile alone measured 0.76-0.86x its time (bench/NOTES.md #74).
-  if (best.multicast == 1 && rows > best.block_m) {
-    TileShape pair = best;
-    double pair_us = best_us * 1.01;
-    for (const TileShape& tile : kGroupedTileShapes) {
-      if (tile.multicast == 1 || tile.multicast_a || tile.swap_ab || tile.block_m != best.block_m ||
-          (tile.block_m == 128 && tile.block_n == 128) || !grouped_tile_compiled(tile, per_row_weight_scale))
-        continue;
-      const double us = estimate_grouped_us(tile, num_groups, rows, n, k, device);
-      if (us <= pair_us) pair = tile, pair_us = us;
-    }
-    best = pair;
   }
   return best;
 }

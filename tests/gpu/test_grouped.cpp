@@ -190,16 +190,15 @@ TEST(GroupedContiguous, UnalignedOffsetsAndPaddingRowsUntouched) {
   run_contiguous({77, 130, 5, 200}, 256, 512, true, false, 8, 1, 1);
 }
 
-// bench/NOTES.md #74 through the public call: the plan is the 128x192 pair along M; groups of 3 row blocks
-// (300, 257 rows) run their last one as tail units, N = 2112 (11 column blocks) ends each tail row block in a
-// tile wholly past N, and the groups start unaligned after 3 rows of padding.
+// bench/NOTES.md #74 through the public call: the plan is the 128x192 pair along M (asserted); the first
+// group's 5 row blocks end in a tail unit, whose last tile lies wholly past N = 2112 (11 column blocks), and
+// the groups start unaligned after 3 rows of padding.
 TEST(GroupedContiguous, PairPlansRunOddRowBlocksAsTailUnits) {
   BLOCKGEMM_REQUIRE_HOPPER();
-  const heuristics::GemmPlan plan =
-      heuristics::plan_grouped_contiguous(808, 4, 2112, 512, false, heuristics::DeviceModel{});
-  ASSERT_EQ(plan.tile, (heuristics::TileShape{128, 192, 2}))
+  ASSERT_EQ(heuristics::plan_grouped_contiguous(1034, 2, 2112, 512, false, heuristics::DeviceModel{}).tile,
+            (heuristics::TileShape{128, 192, 2}))
       << "this case is meant to run the pair's tail units";
-  run_contiguous({300, 0, 257, 243}, 2112, 512, false, false, 14, 3, 5);
+  run_contiguous({600, 426}, 2112, 512, false, false, 14, 3, 5);
 }
 
 TEST(GroupedContiguous, Bf16InputIsQuantizedInside) {

@@ -58,17 +58,19 @@ TEST(GroupedMasked, MaskedRowsUntouchedForEveryTileChoice) {
   run_masked(4, 300, {300, 0, 257, 7}, 300, 384, 512, false, false, 29);
 }
 
-// bench/NOTES.md #74 through the public call: the plan is the 128x192 pair along M, and groups of 3 row
-// blocks (300, 257 rows) and of 1 (7 rows) run their last row block as tail units; N = 2112 is 11 column
-// blocks, so each tail row block ends in a tile wholly past N.
+// bench/NOTES.md #74 through the public call: the plans are the 128x192 pair along M (asserted), and groups
+// of an odd row-block count (513 rows: 5 blocks, 300: 3, 1: 1) run their last row block as tail units; at
+// N = 2112 (11 column blocks) each tail row block ends in a tile wholly past N.
 TEST(GroupedMasked, PairPlansRunOddRowBlocksAsTailUnits) {
   BLOCKGEMM_REQUIRE_HOPPER();
-  const heuristics::GemmPlan plan =
-      heuristics::plan_grouped_masked(4, 300, 200, 2112, 512, false, heuristics::DeviceModel{});
-  ASSERT_EQ(plan.tile, (heuristics::TileShape{128, 192, 2}))
+  const heuristics::DeviceModel h100;
+  ASSERT_EQ(heuristics::plan_grouped_masked(2, 668, 513, 2112, 512, false, h100).tile,
+            (heuristics::TileShape{128, 192, 2}))
       << "this case is meant to run the pair's tail units";
-  run_masked(4, 300, {300, 0, 257, 7}, 200, 2112, 512, false, false, 33);
-  run_masked(4, 300, {129, 300, 1, 256}, 200, 2112, 512, false, false, 34);
+  ASSERT_EQ(heuristics::plan_grouped_masked(4, 668, 513, 1024, 512, false, h100).tile,
+            (heuristics::TileShape{128, 192, 2}));
+  run_masked(2, 668, {513, 129}, 513, 2112, 512, false, false, 33);
+  run_masked(4, 668, {513, 1, 300, 668}, 513, 1024, 512, false, false, 34);
 }
 
 TEST(GroupedMasked, Bf16InputIsQuantizedInside) {
