@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
                 // A pair along M: a tail unit's two tiles share their row block, which rank 0 brings to both
                 // CTAs (its wait on `empty` covers the partner's stage: every consumer releases both).
                 const int a_row = a_group_row + coord.m_block * BLOCK_M;
-                if (coord.multicast)
+                if (!coord.tail)
                   ptx::cp_async_bulk_tensor_2d_load(smem.tile_a(pipe.stage), &tmap_a, smem.full(pipe.stage),
                                                     kb * BLOCK_K, a_row);
                 else if (multicast_rank == 0)
@@ -204,7 +204,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
             uint8_t* slice = smem.tile_b(pipe.stage) + b_rank * kSliceRows * BLOCK_K;
             const int slice_row = b_group_row + coord.n_block * BLOCK_N + b_rank * kSliceRows;
             if constexpr (kShareB && kGrouped) {
-              if (coord.multicast) {
+              if (!coord.tail) {
                 ptx::cp_async_bulk_tensor_2d_load_multicast(slice, &tmap_b, smem.full(pipe.stage),
                                                             kb * BLOCK_K, slice_row, (1u << kMulticast) - 1);
               } else {

@@ -61,9 +61,9 @@ struct GroupedTileCoord : TileCoord {
   int group;
   int row_start;  // first row of the group in the 2-D view of the input and out
   int rows;       // the group's rows: tile rows at or past this (relative to row_start) are never stored
-  // Whether the cluster's CTAs multicast their shared operand in this unit (false in the tail units of a
-  // cluster along M, where they share no tile; always true for a cluster along N; unused without a cluster).
-  bool multicast;
+  // A tail unit of a cluster along M: its CTAs hold adjacent column blocks of one row block, so each loads
+  // its own weight tile and rank 0 multicasts their common input tile (false in every other unit).
+  bool tail;
 };
 
 // The grouped form: units are numbered group by group, each group's units in the dense raster above (with
@@ -78,12 +78,11 @@ struct GroupedTileCoord : TileCoord {
 // shares the input tile); kClusterM: that many vertically adjacent tiles of one group (a cluster that shares
 // the weight tile). A group's row blocks rarely come in whole clusters along M (a masked group of 180-333
 // rows has 2 or 3 of 128): the row blocks left over after the whole pairs run as tail units of kClusterM
-// horizontally adjacent tiles of one row block (GroupedTileCoord::multicast false: each CTA loads its own
-// weight tile, and the row block's input tile comes once for both), after the group's shared units, instead
-// of a padding tile computed past the group's end (DeepGEMM's masked scheduler does the same, without
-// sharing the input). An odd column-block count leaves the last
-// tail unit a tile past N, never stored. Both CTAs keep the same cursor, so they always agree on the group
-// and on whether a unit multicasts.
+// horizontally adjacent tiles of one row block (GroupedTileCoord::tail: each CTA loads its own weight tile,
+// and the row block's input tile comes once for both), after the group's shared units, instead of a padding
+// tile computed past the group's end (DeepGEMM's masked scheduler does the same, without sharing the input).
+// An odd column-block count leaves the last tail unit a tile past N, never stored. Both CTAs keep the same
+// cursor, so they always agree on the group and on whether a unit is a tail unit.
 //
 // Any table values are memory-safe: offsets are clamped into [0, M_total] and made monotone as they are read
 // (group g ends no earlier than group g - 1), masked counts into [0, M_max], ranges into [0, M_total]; so
@@ -160,7 +159,7 @@ struct GroupedTileScheduler {
       const int units_per_row = (num_col_units + kTailWidth - 1) / kTailWidth;
       c.m_block = num_row_units * kClusterM + tail / units_per_row;
       c.n_block = tail % units_per_row * kTailWidth + rank;
-      c.multicast = false;
+      c.tail = true;
     } else {
       const int units_per_band = num_row_units * kBandUnits;
       const int band = in_groups / units_per_band;
@@ -169,7 +168,7 @@ struct GroupedTileScheduler {
       const int in_band = in_groups - band * units_per_band;
       c.m_block = (in_band / band_width) * kClusterM + (kClusterM > 1 ? rank : 0);
       c.n_block = (first_col_unit + in_band % band_width) * kClusterN + (kClusterN > 1 ? rank : 0);
-      c.multicast = true;
+      c.tail = false;
     }
     c.k_block_begin = 0;
     c.k_block_end = num_k_blocks;

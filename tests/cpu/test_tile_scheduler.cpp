@@ -210,19 +210,19 @@ void expect_grouped_walk(const GroupedProblem& p, int grid_clusters, bool valid_
           EXPECT_EQ(c.m_block, first.m_block) << where;
           EXPECT_EQ(c.n_block, first.n_block + rank) << where;
         }
-        // Every CTA of the cluster agrees whether the unit multicasts and on its K blocks (a disagreement
+        // Every CTA of the cluster agrees whether the unit is a tail unit and on its K blocks (a disagreement
         // deadlocks the shared ring or lets it drift out of step).
-        EXPECT_EQ(c.multicast, first.multicast) << where;
+        EXPECT_EQ(c.tail, first.tail) << where;
         EXPECT_EQ(c.k_block_begin, first.k_block_begin) << where;
         EXPECT_EQ(c.k_block_end, first.k_block_end) << where;
         if (kClusterN > 1) {
-          EXPECT_TRUE(c.multicast) << where;
+          EXPECT_FALSE(c.tail) << where;
         }
-        if (kClusterM > 1 && c.multicast) {
+        if (kClusterM > 1 && !c.tail) {
           EXPECT_EQ(c.n_block, first.n_block) << where;
           EXPECT_EQ(c.m_block, first.m_block + rank) << where;
         }
-        if (kClusterM > 1 && !c.multicast) {
+        if (kClusterM > 1 && c.tail) {
           // A tail unit: one row block, adjacent column blocks, in a group whose row blocks are not whole
           // pairs, on its last row block.
           EXPECT_EQ(c.m_block, first.m_block) << where;
@@ -329,12 +329,12 @@ TEST(TileScheduler, GroupedPairsRunAnOddRowBlockAsTailUnits) {
     params.num_groups = 3;
     params.rows_per_group = 384;
     GroupedTileScheduler<128, 192, 8, 1, 2> scheduler(params, 4);
-    std::vector<std::tuple<int, int, int, bool>> walked;  // (group, m_block, n_block, multicast) of rank 0
+    std::vector<std::tuple<int, int, int, bool>> walked;  // (group, m_block, n_block, tail) of rank 0
     int unit = 0;
     for (; scheduler.has_unit(unit); ++unit) {
       const kernels::GroupedTileCoord c0 = scheduler.coord(unit, 0), c1 = scheduler.coord(unit, 1);
-      walked.emplace_back(c0.group, c0.m_block, c0.n_block, c0.multicast);
-      if (c0.multicast)
+      walked.emplace_back(c0.group, c0.m_block, c0.n_block, c0.tail);
+      if (!c0.tail)
         EXPECT_EQ(std::make_pair(c1.m_block, c1.n_block), std::make_pair(c0.m_block + 1, c0.n_block));
       else
         EXPECT_EQ(std::make_pair(c1.m_block, c1.n_block), std::make_pair(c0.m_block, c0.n_block + 1));
@@ -342,19 +342,19 @@ TEST(TileScheduler, GroupedPairsRunAnOddRowBlockAsTailUnits) {
     // Group 0 (300 rows): 3 row blocks; group 1 empty; group 2 (129 rows): 2 row blocks, no tail.
     ASSERT_EQ(unit, n_blocks + tail_units + n_blocks) << "N=" << n;
     for (int u = 0; u < n_blocks; ++u) {
-      EXPECT_TRUE(std::get<3>(walked[static_cast<std::size_t>(u)])) << "N=" << n << " unit " << u;
+      EXPECT_FALSE(std::get<3>(walked[static_cast<std::size_t>(u)])) << "N=" << n << " unit " << u;
       EXPECT_EQ(std::get<1>(walked[static_cast<std::size_t>(u)]), 0) << "N=" << n << " unit " << u;
     }
     for (int t = 0; t < tail_units; ++t) {
-      const auto& [group, m_block, n_block, multicast] = walked[static_cast<std::size_t>(n_blocks + t)];
+      const auto& [group, m_block, n_block, tail] = walked[static_cast<std::size_t>(n_blocks + t)];
       EXPECT_EQ(group, 0);
       EXPECT_EQ(m_block, 2);
       EXPECT_EQ(n_block, 2 * t);
-      EXPECT_FALSE(multicast);
+      EXPECT_TRUE(tail);
     }
-    const auto& [group, m_block, n_block, multicast] = walked.back();
+    const auto& [group, m_block, n_block, tail] = walked.back();
     EXPECT_EQ(group, 2);
-    EXPECT_TRUE(multicast);
+    EXPECT_FALSE(tail);
     const heuristics::TileShape pair{128, 192, 2};
     EXPECT_EQ(heuristics::masked_tiles_upper_bound(pair, 3, 384, n), 3 * (3 * n_blocks + (n_blocks % 2)));
   }
