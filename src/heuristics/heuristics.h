@@ -202,6 +202,13 @@ constexpr bool grouped_tile_compiled(TileShape tile, bool per_row_weight_scale) 
 inline constexpr int64_t kMaxGroupedSwapAbRows = 64;
 inline constexpr double kGroupRowsSpread = 1.3;
 
+// Masked groups of at most this many 128-row blocks at the spread's upper end run 128x128: each weight tile
+// then serves two or three row blocks, and there the wider tiles ran slower than their contiguous rate while
+// 128x128 kept its own. Measured (H100, plan sweeps, bench/NOTES.md #74): expected M = 256, 4096 x 7168, G =
+// 8: 128x128 146.7 us, 128x160 148.5, 128x192 182.9; G = 64: 1165, 1238, 1283 (the cost model picks 128x192
+// there). Contiguous routings of as few rows per group are not measured: they keep the cost model's tile.
+inline constexpr int64_t kMaskedFewRowBlocks = 3;
+
 // Rows per group the contiguous plan is made for: ceil(M_total / G), at least 1.
 int64_t grouped_average_rows(int64_t m_total, int64_t num_groups);
 
@@ -235,7 +242,8 @@ TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, in
 // Contiguous layout: M_total rows split among G groups (tile from the average rows per group).
 GemmPlan plan_grouped_contiguous(int64_t m_total, int64_t num_groups, int64_t n, int64_t k,
                                  bool per_row_weight_scale, const DeviceModel& device);
-// Masked layout: G groups of at most M_max rows, about expected_m valid (clamped to [1, M_max]).
+// Masked layout: G groups of at most M_max rows, about expected_m valid (clamped to [1, M_max]); normal tiles
+// up to kMaskedFewRowBlocks row blocks per group take 128x128.
 GemmPlan plan_grouped_masked(int64_t num_groups, int64_t m_max, int64_t expected_m, int64_t n, int64_t k,
                              bool per_row_weight_scale, const DeviceModel& device);
 

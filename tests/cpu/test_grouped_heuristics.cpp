@@ -148,6 +148,26 @@ TEST(GroupedHeuristics, PairsAlongMPadNoRowBlocks) {
   }
 }
 
+// Masked groups of at most three row blocks at the spread's upper end take 128x128, which the masked plan
+// sweeps measured fastest there (expected M = 256: G = 8 and 64 at 4096 x 7168); from four row blocks the
+// cost model decides again.
+TEST(GroupedHeuristics, MaskedGroupsOfFewRowBlocksTake128x128) {
+  const heuristics::DeviceModel h100;
+  const heuristics::TileShape square{128, 128};
+  for (const int64_t g : {8, 32, 64})
+    for (const auto& [n, k] : {std::pair<int64_t, int64_t>{4096, 7168}, {7168, 2048}}) {
+      EXPECT_EQ(heuristics::plan_grouped_masked(g, 384, 256, n, k, false, h100).tile, square)
+          << g << " " << n;
+      EXPECT_EQ(heuristics::plan_grouped_masked(g, 384, 256, n, k, true, h100).tile, square) << g << " " << n;
+    }
+  // The spread's upper end is capped at M_max: 300 expected rows in groups of at most 384 fit three blocks.
+  EXPECT_EQ(heuristics::plan_grouped_masked(64, 384, 300, 4096, 7168, false, h100).tile, square);
+  // 300 x 1.3 = 390 rows: four row blocks, the cost model's tile (the 128x192 pair at this shape).
+  EXPECT_FALSE(heuristics::plan_grouped_masked(64, 512, 300, 4096, 7168, false, h100).tile == square);
+  // Decode counts keep their swapAB tiles.
+  EXPECT_TRUE(heuristics::plan_grouped_masked(64, 32, 16, 4096, 7168, false, h100).tile.swap_ab);
+}
+
 TEST(GroupedHeuristics, TileUpperBoundsCoverEveryRouting) {
   std::mt19937_64 rng(7);
   for (const heuristics::TileShape& tile : heuristics::kGroupedTileShapes)
