@@ -12,7 +12,8 @@
 #   3. SM cycles at a locked clock (ncu --clock-control base, the median of five launches) of the masked
 #      plans with row-major against column-major scales (SWEEP_SCALE_A_COLMAJOR=1): whether #73's copy pays
 #      for 128x192 single-CTA tiles (G = 64 x 256 at 4096 x 7168 ran 1070 us in s17 and 1217 in s22 on the
-#      same plan), and the grouped 128x192 pair on groups one row late (SWEEP_OFFSET_SHIFT=1) as a control.
+#      same plan), for 128x128 (#75's plan there) and the pair with tails (#74), and the grouped 128x192 pair
+#      on groups one row late (SWEEP_OFFSET_SHIFT=1) as a control.
 #   4. README's parallel ctest beside racecheck and memcheck on the grouped 128-row tiles.
 # Budget: PROBE_SECONDS (default 540) from the start; step 4 gets what is left. Results in $OUT:
 # experiments_probe.log, probe_build.log, probe_ctest.log, san_<tool>.log.
@@ -68,7 +69,7 @@ for shape in 4096,7168,16384 2048,7168,16384 4096,24576,1536; do
 done
 echo "== timed sweeps done at $(elapsed) s"
 printf "%-8s %-18s %-12s %12s %12s %8s %12s %8s\n" kind case tile row col col/row col+shift1 shift/col
-for spec in "masked 64,256,4096,7168 128x192" "masked 64,256,4096,7168 128x192mc2" "masked 32,256,4096,7168 128x192" \
+for spec in "masked 64,256,4096,7168 128x128" "masked 64,256,4096,7168 128x192" "masked 64,256,4096,7168 128x192mc2" \
   "masked 64,256,7168,2048 128x128" "grouped 8,1024,4096,7168 128x192mc2"; do
   read -r kind shape tile <<<"$spec"
   [ "$(left)" -gt 200 ] || { echo "$spec: no time left"; continue; }
