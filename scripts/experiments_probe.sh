@@ -3,7 +3,7 @@
 #   1. Builds the tree (tests included) and runs the grouped tests (tiles, contiguous and masked API, graphs;
 #      the pairs along M run their groups' odd row blocks as tail units since #74: first on a GPU here).
 #   2. Timed plan sweeps (SWEEP_REPEAT=3, every tile) of the masked e = 256 cases the plan loses (0.76-0.89x
-#      DeepGEMM in the twenty-second session; #74 plans the 128x192 pair at 4096 x 7168) and the contiguous
+#      DeepGEMM in the twenty-second session; #75 plans 128x128 at 4096 x 7168) and the contiguous
 #      G = 4 x 1024 one (0.80x), with the input scales as the API's copy leaves them (column-major): which
 #      tile each should get ("Next" 0 (a), (b)); and 8 x 1152 rows (9 row blocks per group: the pair's tail
 #      units) beside 8 x 1024, where the pair's time against the tile alone shows what a tail costs.
