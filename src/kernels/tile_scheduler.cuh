@@ -97,7 +97,7 @@ struct GroupedTileScheduler {
   // Cursor: the group reached, the units of the groups before it, and this group's rows and units.
   int group = -1, units_before = 0, group_units = 0;
   // num_row_units: the group's whole clusters of row blocks (kClusterM > 1) or its row blocks; shared_units:
-  // its units that multicast (all but the tail units of a cluster along M).
+  // its units whose CTAs share the cluster's operand (all but the tail units of a cluster along M).
   int row_start = 0, rows = 0, num_row_units = 0, shared_units = 0;
   int prev_end = 0;  // kOffsets: where the previous group ended (clamped, monotone)
   // The kernel's loop condition names the dense scheduler's unit count in a branch it discards for this one

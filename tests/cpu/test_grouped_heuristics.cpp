@@ -109,10 +109,11 @@ TEST(GroupedHeuristics, ManyRowsPerGroupTakeNormalTiles) {
     EXPECT_EQ(row.tile.block_m, 128) << "per-row scales: 256x128 is not compiled";
     EXPECT_LE(row.tile.block_n, 160) << "per-row scales: 128x192 is not compiled";
   }
-  // One row block per group: the narrow tile (a pair along M would share nothing there: every unit a tail
-  // unit; a wider tile adds columns without filling more SMs). Thousands of rows: 128x192 in pairs sharing
-  // the weight tile, what DeepGEMM runs there; swept on the H100 (bench/NOTES.md #47) it was the fastest of
-  // the seven at 32 x 1024 x 7168 x 2048 and within 1% (4 x 4096 x 4096 x 7168) and 4% (8 x 1024) of 128x160.
+  // One row block per group: the narrow tile (a pair along M would share no weight tile there: every unit a
+  // tail unit; a wider tile adds columns without filling more SMs). Thousands of rows: 128x192 in pairs
+  // sharing the weight tile, what DeepGEMM runs there; swept on the H100 (bench/NOTES.md #47) it was the
+  // fastest of the seven at 32 x 1024 x 7168 x 2048 and within 1% (4 x 4096 x 4096 x 7168) and 4% (8 x 1024)
+  // of 128x160.
   EXPECT_EQ(heuristics::plan_grouped_contiguous(128 * 8, 8, 4096, 7168, false, h100).tile,
             (heuristics::TileShape{128, 128}));
   for (const int64_t rows : {1024, 8192})

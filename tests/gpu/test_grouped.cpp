@@ -192,13 +192,13 @@ TEST(GroupedContiguous, UnalignedOffsetsAndPaddingRowsUntouched) {
 
 // bench/NOTES.md #74 through the public call: the plan is the 128x192 pair along M (asserted); the first
 // group's 5 row blocks end in a tail unit, whose last tile lies wholly past N = 2112 (11 column blocks), and
-// the groups start unaligned after 3 rows of padding.
+// the groups start unaligned after 3 rows of padding. K = 1024: the pair's 4-stage ring wraps inside a unit.
 TEST(GroupedContiguous, PairPlansRunOddRowBlocksAsTailUnits) {
   BLOCKGEMM_REQUIRE_HOPPER();
-  ASSERT_EQ(heuristics::plan_grouped_contiguous(1034, 2, 2112, 512, false, heuristics::DeviceModel{}).tile,
+  ASSERT_EQ(heuristics::plan_grouped_contiguous(1034, 2, 2112, 1024, false, heuristics::DeviceModel{}).tile,
             (heuristics::TileShape{128, 192, 2}))
       << "this case is meant to run the pair's tail units";
-  run_contiguous({600, 426}, 2112, 512, false, false, 14, 3, 5);
+  run_contiguous({600, 426}, 2112, 1024, false, false, 14, 3, 5);
 }
 
 TEST(GroupedContiguous, Bf16InputIsQuantizedInside) {

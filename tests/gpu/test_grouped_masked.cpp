@@ -60,17 +60,18 @@ TEST(GroupedMasked, MaskedRowsUntouchedForEveryTileChoice) {
 
 // bench/NOTES.md #74 through the public call: the plans are the 128x192 pair along M (asserted), and groups
 // of an odd row-block count (513 rows: 5 blocks, 300: 3, 1: 1) run their last row block as tail units; at
-// N = 2112 (11 column blocks) each tail row block ends in a tile wholly past N.
+// N = 2112 (11 column blocks) each tail row block ends in a tile wholly past N. K = 1024: 8 K blocks, so the
+// pair's 4-stage ring wraps inside a unit.
 TEST(GroupedMasked, PairPlansRunOddRowBlocksAsTailUnits) {
   BLOCKGEMM_REQUIRE_HOPPER();
   const heuristics::DeviceModel h100;
-  ASSERT_EQ(heuristics::plan_grouped_masked(2, 668, 513, 2112, 512, false, h100).tile,
+  ASSERT_EQ(heuristics::plan_grouped_masked(2, 668, 513, 2112, 1024, false, h100).tile,
             (heuristics::TileShape{128, 192, 2}))
       << "this case is meant to run the pair's tail units";
-  ASSERT_EQ(heuristics::plan_grouped_masked(4, 668, 513, 1024, 512, false, h100).tile,
+  ASSERT_EQ(heuristics::plan_grouped_masked(4, 668, 513, 1024, 1024, false, h100).tile,
             (heuristics::TileShape{128, 192, 2}));
-  run_masked(2, 668, {513, 129}, 513, 2112, 512, false, false, 33);
-  run_masked(4, 668, {513, 1, 300, 668}, 513, 1024, 512, false, false, 34);
+  run_masked(2, 668, {513, 129}, 513, 2112, 1024, false, false, 33);
+  run_masked(4, 668, {513, 1, 300, 668}, 513, 1024, 1024, false, false, 34);
 }
 
 TEST(GroupedMasked, Bf16InputIsQuantizedInside) {
