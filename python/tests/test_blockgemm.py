@@ -176,6 +176,25 @@ def test_column_major_input_scale(padding):
     assert_same_bits(out, gemm(aq, wq, sa, sw))
 
 
+@pytest.mark.parametrize("m", [1, 77, 4090])
+def test_quantizer_returns_m_contiguous_scales_on_request(m):
+    # The same values as the row-major call, as an (M, K/128) view with strides (1, ceil4(M)) whose K stride
+    # and base are 16-byte aligned: the layout the 128-row tiles copy in bulk. The GEMM on it is bitwise the
+    # GEMM on the row-major scales (the same values, another layout).
+    n, k = 512, 1024
+    a = torch.randn(m, k, device=DEVICE, dtype=BF16)
+    aq, sa = bgt.per_token_cast_to_fp8(a)
+    aq_mc, sa_mc = bgt.per_token_cast_to_fp8(a, m_contiguous_scales=True)
+    ld = (m + 3) // 4 * 4
+    assert sa_mc.shape == sa.shape == (m, k // 128)
+    assert sa_mc.stride() == (1, ld)
+    assert sa_mc.data_ptr() % 16 == 0 and (ld * 4) % 16 == 0
+    assert torch.equal(aq_mc.view(torch.uint8), aq.view(torch.uint8))
+    assert torch.equal(sa_mc, sa)
+    wq, sw = bgt.per_block_cast_to_fp8(torch.randn(n, k, device=DEVICE, dtype=BF16))
+    assert_same_bits(gemm(aq_mc, wq, sa_mc, sw), gemm(aq, wq, sa, sw))
+
+
 def test_row_major_input_scale_copied_before_a_long_plan():
     # 4090x7168x4096 plans 128x160 for ~180 us on a 132-SM H100: the wrapper lends a workspace into which the
     # row-major scales are copied M-contiguous first (bench/NOTES.md #63). The result must be bitwise the
