@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-scales",
         type=_list(bk.INPUT_SCALES),
         default=["row"],
-        help="blockgemm's input-scale layouts: row (as per_token_cast_to_fp8 returns it), mcontig",
+        help="blockgemm's input-scale layouts: row (as per_token_cast_to_fp8 returns it by default), mcontig "
+        "(as it returns it with m_contiguous_scales=True)",
     )
     what.add_argument(
         "--no-probe",
