@@ -552,7 +552,21 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
           }
         }
       };
-      if constexpr (Config::kTwoBlockWeightScale) {
+      // A grouped tile whose rows of this warpgroup all lie past its group's end (a group's last row block
+      // holding 64 rows or fewer: about half the groups of a masked e = 256 routing) computes nothing that is
+      // stored: the warpgroup only passes each stage on, so the other one has the tensor pipe to itself.
+      // It still waits for `full` before releasing, which keeps its arrivals in the stage's current phase.
+      constexpr bool kSkipRowsPastGroup =
+          kGrouped && !kSwapAB && kNumWaves == 1 && Config::kNumMathWarpgroups == 2;
+      bool rows_past_group = false;
+      if constexpr (kSkipRowsPastGroup)
+        rows_past_group = coord.m_block * BLOCK_M + math_group * 64 >= coord.rows;
+      if (rows_past_group) {
+        for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
+          ptx::mbarrier_wait(full_barriers + 8 * pipe.stage, pipe.phase);
+          release_stage(empty_barriers + 8 * pipe.stage);
+        }
+      } else if constexpr (Config::kTwoBlockWeightScale) {
         // The tile's column offset inside its first weight block decides where the second scale starts.
         const int offset_index = coord.n_block * BLOCK_N % 128 / Config::kScaleOffsetStep;
         with_static_index<Config::kNumScaleOffsets>(offset_index, [&](auto index) {
