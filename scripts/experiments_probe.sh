@@ -14,7 +14,8 @@
 #      for 128x192 single-CTA tiles (G = 64 x 256 at 4096 x 7168 ran 1070 us in s17 and 1217 in s22 on the
 #      same plan), for 128x128 (#75's plan there) and the pair with tails (#74), and the grouped 128x192 pair
 #      on groups one row late (SWEEP_OFFSET_SHIFT=1) as a control.
-#   4. README's parallel ctest beside racecheck and memcheck on the grouped 128-row tiles.
+#   4. README's parallel ctest beside racecheck and memcheck on the grouped 128-row tiles (the pairs' tail units
+#      and #76's idle warpgroups among them).
 # Budget: PROBE_SECONDS (default 540) from the start; step 4 gets what is left. Results in $OUT:
 # experiments_probe.log, probe_build.log, probe_ctest.log, san_<tool>.log.
 set -uo pipefail
@@ -90,9 +91,10 @@ echo "== cycles done at $(elapsed) s"
 (cd build-probe && timeout "$(($(left) > 40 ? $(left) - 20 : 20))" ctest -j 12 --output-on-failure \
   >"$OUT/probe_ctest.log" 2>&1) &
 timeout "$(($(left) > 30 ? $(left) - 10 : 20))" compute-sanitizer --tool racecheck --error-exitcode 9 "$tests" \
-  --gtest_brief=1 --gtest_filter='Compiled/EveryGroupedTile.*T128x1*_offsets' >"$OUT/san_racecheck.log" 2>&1 &
+  --gtest_brief=1 --gtest_filter='Compiled/EveryGroupedTile.*T128x1*_offsets:Compiled/EveryGroupedTile.*x2_PerBlock_masked' \
+  >"$OUT/san_racecheck.log" 2>&1 &
 timeout "$(($(left) > 30 ? $(left) - 10 : 20))" compute-sanitizer --tool memcheck --error-exitcode 9 "$tests" \
-  --gtest_brief=1 --gtest_filter='Compiled/EveryGroupedTile.*T128x1*_offsets:Compiled/EveryGroupedTile.*T128x1*PerRow_masked:GroupedContiguous.*:GroupedMasked.RowMajor*' \
+  --gtest_brief=1 --gtest_filter='Compiled/EveryGroupedTile.*T128x1*_offsets:Compiled/EveryGroupedTile.*T128x1*PerRow_masked:GroupedContiguous.*:GroupedMasked.RowMajor*:GroupedMasked.PairPlans*' \
   >"$OUT/san_memcheck.log" 2>&1 &
 wait
 echo "== ctest"
