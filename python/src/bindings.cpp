@@ -2,6 +2,7 @@
 // what they are and why). The grouped GEMM's functions are in bindings_grouped.cpp.
 #include <cuda_runtime_api.h>
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -120,6 +121,13 @@ NB_MODULE(_blockgemm_ext, m) {
   m.def("gemm", &gemm, "input"_a, "weight"_a, "input_scale"_a.none(), "weight_scale"_a.none(), "out"_a,
         "stream"_a, "workspace_ptr"_a, "workspace_bytes"_a,
         "out = input . weight^T on `stream` (cudaStream_t as int); the scales may be None. Asynchronous.");
+  m.def(
+      "describe_plan",
+      [](int64_t m, int64_t n, int64_t k, bool per_row_weight_scale) {
+        return blockgemm::describe_plan(m, n, k, blockgemm::DType::kBFloat16, per_row_weight_scale);
+      },
+      "m"_a, "n"_a, "k"_a, "per_row_weight_scale"_a = false,
+      "The kernel the dispatcher runs for an (M, N, K) fp8 problem on the current device, as one line.");
   m.def("workspace_bytes", &workspace_bytes, "input"_a, "weight"_a, "input_scale"_a.none() = nb::none(),
         "Bytes of workspace gemm uses for these operands (for fp8 x fp8: the M-contiguous copy of row-major "
         "input scales before a long plan, else 0).");

@@ -154,6 +154,22 @@ void blockgemm_register_grouped(nb::module_& m) {
         "Copies int32 offsets to the host (synchronising `stream`) and checks them; raises on a bad entry.");
   m.def("validate_group_index", &validate_index, "group_index"_a, "num_groups"_a, "stream"_a,
         "Copies an int32 group index to the host (synchronising `stream`) and checks it.");
+  m.def(
+      "describe_grouped_plan_contiguous",
+      [](int64_t m_total, int64_t num_groups, int64_t n, int64_t k, bool per_row_weight_scale) {
+        return blockgemm::describe_grouped_plan_contiguous(m_total, num_groups, n, k, per_row_weight_scale);
+      },
+      "m_total"_a, "num_groups"_a, "n"_a, "k"_a, "per_row_weight_scale"_a = false,
+      "The kernel a contiguous grouped call of M_total rows over G groups runs, as one line.");
+  m.def(
+      "describe_grouped_plan_masked",
+      [](int64_t num_groups, int64_t m_max, int64_t expected_m, int64_t n, int64_t k,
+         bool per_row_weight_scale) {
+        return blockgemm::describe_grouped_plan_masked(num_groups, m_max, expected_m, n, k,
+                                                       per_row_weight_scale);
+      },
+      "num_groups"_a, "m_max"_a, "expected_m"_a, "n"_a, "k"_a, "per_row_weight_scale"_a = false,
+      "The kernel a masked grouped call runs for the expected rows per group, as one line.");
   m.def("contiguous_group_alignment", &blockgemm::contiguous_group_alignment,
         "Row alignment of DeepGEMM's contiguous layout (each group's run starts at a multiple of it).");
 }

@@ -123,11 +123,22 @@ def _cublas_bf16(backend: Dict, data: DenseData, modules: Dict) -> Tuple[Callabl
     return (lambda i: torch.matmul(x[i], w[i].t(), out=outs[i])), "block"
 
 
+def plan_note(blockgemm_module, *describe_args, grouped: str = "") -> str:
+    """'plan <the kernel blockgemm's dispatcher picks>' for the record, or '' where the module cannot say."""
+    name = f"describe_grouped_plan_{grouped}" if grouped else "describe_plan"
+    describe = getattr(getattr(blockgemm_module, "_blockgemm_ext", None), name, None)
+    try:
+        return f"plan {describe(*describe_args)}" if describe is not None else ""
+    except Exception:  # a harness fake, or an extension older than the call: the record goes without it
+        return ""
+
+
 def build(backend: Dict, data: DenseData, modules: Dict, options: Dict) -> Tuple[Callable, List, object, str]:
     family = backend["family"]
     note = ""
     if family == "blockgemm":
         enqueue, ref_kind = _blockgemm(backend, data, modules)
+        note = plan_note(modules["blockgemm"], data.m, data.n, data.k, backend.get("weight_scale") == "row")
     elif family == "flashinfer":
         layout = options.get("flashinfer_input_scale") or M_CONTIGUOUS
         enqueue, ref_kind = _flashinfer(backend, data, modules, layout)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from . import operands
+from .dense_calls import plan_note
 from .operands import Bank, DiffAccumulator, dequantize, mix_seed, randn_bf16, reference_matmul
 from .shapes import GROUP, align_up, ceil_div
 
@@ -173,7 +174,12 @@ def build(backend: Dict, data: GroupedData, modules: Dict) -> Tuple[Callable, Li
             def enqueue(i):
                 dg.m_grouped_fp8_gemm_nt_masked((x[i], sfa[i]), (w[i], ws[i]), outs[i], mm[i], expected_m)
 
-        return enqueue, outs, data.check_masked, f"expected_m {expected_m}"
+        note = f"expected_m {expected_m}"
+        if family == "blockgemm":
+            plan = plan_note(modules["blockgemm"], data.g, data.case["m_max"], expected_m, data.n, data.k,
+                             grouped="masked")
+            note = "; ".join(x for x in (note, plan) if x)
+        return enqueue, outs, data.check_masked, note
 
     if form == "offsets":
         x_name, s_name, o_name = data.packed()
@@ -185,7 +191,9 @@ def build(backend: Dict, data: GroupedData, modules: Dict) -> Tuple[Callable, Li
         def enqueue(i):
             call(x[i], w[i], xs[i], ws[i], offsets=offs[i], out=outs[i])
 
-        return enqueue, outs, lambda out: data.check_contiguous(out, starts), "packed rows, offsets"
+        plan = plan_note(modules["blockgemm"], sum(data.case["sizes"]), data.g, data.n, data.k, grouped="contiguous")
+        note = "; ".join(x for x in ("packed rows, offsets", plan) if x)
+        return enqueue, outs, lambda out: data.check_contiguous(out, starts), note
 
     # form == "index": the aligned layout, each backend with its own alignment.
     data.packed()  # the check reads the packed rows
@@ -212,4 +220,7 @@ def build(backend: Dict, data: GroupedData, modules: Dict) -> Tuple[Callable, Li
             dg.m_grouped_fp8_gemm_nt_contiguous((x[i], sfa[i]), (w[i], ws[i]), outs[i], index[i])
 
     note = f"aligned to {alignment} rows ({total} rows with padding)"
+    if family == "blockgemm":
+        plan = plan_note(modules["blockgemm"], total, data.g, data.n, data.k, grouped="contiguous")
+        note = "; ".join(x for x in (note, plan) if x)
     return enqueue, outs, lambda out: data.check_contiguous(out, starts), note
