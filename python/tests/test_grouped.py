@@ -430,3 +430,14 @@ def test_example_moe_layer_runs():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(tokens=64, hidden=512, intermediate=256, experts=8, top_k=2, check=True)
+
+
+def test_plan_descriptions_name_the_kernel():
+    # What the benchmark records beside each blockgemm row: the dispatcher's tile. The masked e = 256 plan is
+    # 128x128 (bench/NOTES.md #75) on every SM count; the dense plan names a tile too.
+    ext = blockgemm._blockgemm_ext
+    masked = ext.describe_grouped_plan_masked(64, 384, 256, 4096, 7168)
+    assert "BLOCK_M=128 BLOCK_N=128 multicast=1" in masked, masked
+    assert "BLOCK_M=" in ext.describe_grouped_plan_contiguous(8 * 1024, 8, 4096, 7168)
+    assert "BLOCK_M=" in ext.describe_plan(4096, 4096, 7168)
+    assert ext.describe_plan(4096, 4096, 7168, per_row_weight_scale=True) != ""
