@@ -372,13 +372,19 @@ GemmPlan make_grouped_plan(TileShape tile, int64_t max_tiles, int64_t num_groups
   return plan;
 }
 
+namespace {
+// The rows of a group at the spread's upper end: kGroupRowsSpread x the hint, at most max_rows_per_group.
+int64_t grouped_rows_high(int64_t rows, int64_t max_rows_per_group) {
+  return std::min(static_cast<int64_t>(std::ceil(static_cast<double>(rows) * kGroupRowsSpread)),
+                  std::max<int64_t>(max_rows_per_group, rows));
+}
+}  // namespace
+
 TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, int64_t k,
                        bool per_row_weight_scale, const DeviceModel& device, int64_t max_rows_per_group) {
   const int64_t rows = std::max<int64_t>(rows_per_group, 1);
   TileShape best{0, 0};
-  const int64_t rows_high =
-      std::min(static_cast<int64_t>(std::ceil(static_cast<double>(rows) * kGroupRowsSpread)),
-               std::max<int64_t>(max_rows_per_group, rows));
+  const int64_t rows_high = grouped_rows_high(rows, max_rows_per_group);
   if (rows_high <= kMaxGroupedSwapAbRows) {
     // Decode: the weights stream, and the tile with the fewest padded tokens puts the most SMs on them (the
     // dense rule of plan_swap_ab, measured in bench/NOTES.md #14), among those that hold a group of the
@@ -413,10 +419,8 @@ GemmPlan plan_grouped_masked(int64_t num_groups, int64_t m_max, int64_t expected
                              bool per_row_weight_scale, const DeviceModel& device) {
   const int64_t rows = std::clamp<int64_t>(expected_m, 1, std::max<int64_t>(m_max, 1));
   TileShape tile = grouped_tile(num_groups, rows, n, k, per_row_weight_scale, device, m_max);
-  const int64_t rows_high =
-      std::min(static_cast<int64_t>(std::ceil(static_cast<double>(rows) * kGroupRowsSpread)),
-               std::max<int64_t>(m_max, rows));
-  if (!tile.swap_ab && rows_high <= kMaskedFewRowBlocks * 128) tile = TileShape{128, 128};
+  if (!tile.swap_ab && grouped_rows_high(rows, m_max) <= kMaskedFewRowBlocks * 128)
+    tile = TileShape{128, 128};
   return make_grouped_plan(tile, masked_tiles_upper_bound(tile, num_groups, m_max, n), num_groups, rows, n, k,
                            device);
 }
