@@ -1,4 +1,4 @@
-"""A stand-in for blockgemm.bench.worker (no torch, no GPU) for test_bench_harness.py: it speaks the same
+"""A stand-in for blockgemm.bench.worker (no torch, no GPU) for test_bench_cli_main_loop.py: it speaks the same
 JSON-lines protocol and invents results, and it dies the way a peer can kill its process, so the tests can
 drive the benchmark's main loop end to end on a CPU-only machine.
 
