@@ -99,6 +99,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     }
     // Split-K hand-over: every thread of the sending (receiving) warpgroup arrives once per tile.
     for (int i = 0; i < 2 * Config::kMaxSplitK + 2; ++i) ptx::mbarrier_init(smem.split_ready(0, 0) + i, 128);
+    ptx::mbarrier_init(smem.completed(), 1);
+    ptx::mbarrier_arrive(smem.completed());
     ptx::fence_mbarrier_init();
   }
   // A rows that no TMA box covers (M < BLOCK_M) stay zero for the whole kernel. Whole 8-row swizzle atoms
@@ -429,6 +431,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const uint32_t smem_base = __shfl_sync(0xffffffffu, ptx::smem_addr(smem.base), 0);
     const uint32_t full_barriers = smem_base + Smem::kBarrierOffset;
     const uint32_t empty_barriers = full_barriers + 8 * kNumStages;
+    // (smem.completed()'s address, kept as an offset from a register the loop holds anyway)
+    const uint32_t completed_barrier = full_barriers + 8 * (2 * kNumStages + 2 * Config::kMaxSplitK + 2);
     const uint32_t row_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleBOffset : Smem::kScaleAOffset);
     const uint32_t col_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleAOffset : Smem::kScaleBOffset);
     constexpr int kRowScaleStageBytes = 4 * (kSwapAB ? BLOCK_N : Config::kScaleAStageFloats);
@@ -475,8 +479,15 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
       // scales (all of them for a single scale).
       auto run_k_blocks = [&](auto former_octets) {
         [[maybe_unused]] constexpr int kFormerOctets = decltype(former_octets)::value;
-        for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
+        // Each K block waits for the next one's `full` at its end, after its promotion: there ptxas can issue
+        // the barrier test among the promotion's FMAs and branch on it after them, so the test's shared-
+        // memory round trip (~60 cycles with the data already there, #54) leaves the path to the next
+        // wgmmas. (DeepGEMM's K loop, unrolled 8 times, gets the same from ptxas; a wait at the top of a
+        // rolled loop cannot be moved across the back edge.) After the tile's last K block it waits on
+        // `completed`: a wait on a stage that no later tile fills would never return.
+        if (coord.k_block_begin < coord.k_block_end)
           ptx::mbarrier_wait(full_barriers + 8 * pipe.stage, pipe.phase);
+        for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
           const uint32_t row_scales = row_scales_tile + pipe.stage * kRowScaleStageBytes;
           const uint32_t col_scales = col_scales_stage0 + pipe.stage * kColScaleStageBytes;
           // Rows r and r + 8 of this warpgroup's 64 in each wave (wave w starts at row 128 w).
@@ -550,6 +561,10 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
               if (w == kNumWaves - 1) release_stage(empty_barriers + 8 * pipe.stage);
             }
           }
+          const auto next = pipe.next();
+          const bool last = kb + 1 == coord.k_block_end;
+          ptx::mbarrier_wait(last ? completed_barrier : full_barriers + 8 * next.stage,
+                             last ? 0u : next.phase);
         }
       };
       // A grouped tile whose rows of this warpgroup all lie past its group's end (a group's last row block

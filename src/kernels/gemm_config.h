@@ -160,8 +160,8 @@ struct GemmConfig {
   // Barriers per stage: full and empty, and with kQuantizeInput `input_landed` (the bf16 tile has landed).
   static constexpr int kBarrierBytesPerStage = kQuantizeInput ? 24 : 16;
   // After the stages' full and empty barriers, split-K's: `ready` per (rank, math warpgroup), `consumed` per
-  // warpgroup; then input_landed per stage.
-  static constexpr int kSplitKBarrierBytes = 8 * (kMaxSplitK * 2 + 2);
+  // warpgroup; then one whose first phase completes at launch (`completed`); then input_landed per stage.
+  static constexpr int kSplitKBarrierBytes = 8 * (kMaxSplitK * 2 + 2 + 1);
 #ifdef BLOCKGEMM_MAX_STAGES  // tuning experiments only (bench/NOTES.md): caps the pipeline depth
   static constexpr int kMaxStages = BLOCKGEMM_MAX_STAGES;
 #else

@@ -85,9 +85,12 @@ struct SharedStorage {
   __device__ uint64_t* split_consumed(int group) const {
     return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + group);
   }
+  // Its phase 0 completes at launch and phase 1 never does: a wait on parity 0 passes at once. The math
+  // warps' look-ahead wait on the next stage's `full` takes it after a tile's last K block.
+  __device__ uint64_t* completed() const { return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + 2); }
   // kQuantizeInput: TMA -> quantizer warps, the stage's bf16 input tile has landed.
   __device__ uint64_t* input_landed(int stage) const {
-    return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + 2 + stage);
+    return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + 3 + stage);
   }
 };
 
@@ -185,6 +188,11 @@ struct PipelineState {
       stage = 0;
       phase ^= 1;
     }
+  }
+  __device__ PipelineState next() const {
+    PipelineState n = *this;
+    n.advance();
+    return n;
   }
 };
 
