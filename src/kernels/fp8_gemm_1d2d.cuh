@@ -431,8 +431,8 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const uint32_t smem_base = __shfl_sync(0xffffffffu, ptx::smem_addr(smem.base), 0);
     const uint32_t full_barriers = smem_base + Smem::kBarrierOffset;
     const uint32_t empty_barriers = full_barriers + 8 * kNumStages;
-    // (smem.completed()'s address, kept as an offset from a register the loop holds anyway)
-    const uint32_t completed_barrier = full_barriers + 8 * (2 * kNumStages + 2 * Config::kMaxSplitK + 2);
+    // smem.completed(), as an offset from a register the loop holds anyway
+    const uint32_t completed_barrier = full_barriers + 8 * Smem::kCompletedSlot;
     const uint32_t row_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleBOffset : Smem::kScaleAOffset);
     const uint32_t col_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleAOffset : Smem::kScaleBOffset);
     constexpr int kRowScaleStageBytes = 4 * (kSwapAB ? BLOCK_N : Config::kScaleAStageFloats);

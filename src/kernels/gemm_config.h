@@ -135,7 +135,7 @@ struct GemmConfig {
   static constexpr int kNumScaleB = kUniformWeightScale ? 1 : kTwoBlockWeightScale ? 2 : BLOCK_N;
 
   // Shared memory: [out staging][A x stages][B x stages][bf16 input x stages, kQuantizeInput only]
-  // [A scales x stages][B scales x stages][barriers: full, empty, split-K's, input_landed].
+  // [A scales x stages][B scales x stages][barriers: full, empty, split-K's, completed, input_landed].
   // Every A/B tile is 1024-byte aligned (128-byte swizzle atoms), which the sizes below preserve.
   static constexpr int kOutStripTileBytes = kEpilogueRows * kOutStripBytes;  // one warpgroup's strip
   // Split-K (swapAB tiles): the CTAs of a cluster share a tile's K blocks and ranks > 0 hand their fp32
@@ -160,7 +160,8 @@ struct GemmConfig {
   // Barriers per stage: full and empty, and with kQuantizeInput `input_landed` (the bf16 tile has landed).
   static constexpr int kBarrierBytesPerStage = kQuantizeInput ? 24 : 16;
   // After the stages' full and empty barriers, split-K's: `ready` per (rank, math warpgroup), `consumed` per
-  // warpgroup; then one whose first phase completes at launch (`completed`); then input_landed per stage.
+  // warpgroup; then `completed` (not split-K's: the one barrier every config has beyond its stages); then
+  // input_landed per stage.
   static constexpr int kSplitKBarrierBytes = 8 * (kMaxSplitK * 2 + 2 + 1);
 #ifdef BLOCKGEMM_MAX_STAGES  // tuning experiments only (bench/NOTES.md): caps the pipeline depth
   static constexpr int kMaxStages = BLOCKGEMM_MAX_STAGES;

@@ -87,11 +87,10 @@ struct SharedStorage {
   }
   // Its phase 0 completes at launch and phase 1 never does: a wait on parity 0 passes at once. The math
   // warps' look-ahead wait on the next stage's `full` takes it after a tile's last K block.
-  __device__ uint64_t* completed() const { return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + 2); }
+  static constexpr int kCompletedSlot = 2 * Config::kNumStages + 2 * Config::kMaxSplitK + 2;
+  __device__ uint64_t* completed() const { return full(kCompletedSlot); }
   // kQuantizeInput: TMA -> quantizer warps, the stage's bf16 input tile has landed.
-  __device__ uint64_t* input_landed(int stage) const {
-    return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + 3 + stage);
-  }
+  __device__ uint64_t* input_landed(int stage) const { return full(kCompletedSlot + 1 + stage); }
 };
 
 // One warp casts a stage of kRows bf16 token rows (256 bytes each, as TMA left them) into the fp8 tile wgmma
