@@ -481,10 +481,10 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         [[maybe_unused]] constexpr int kFormerOctets = decltype(former_octets)::value;
         // Each K block waits for the next one's `full` at its end, after its promotion: there ptxas can issue
         // the barrier test among the promotion's FMAs and branch on it after them, so the test's shared-
-        // memory round trip (~60 cycles with the data already there, #54) leaves the path to the next
-        // wgmmas. (DeepGEMM's K loop, unrolled 8 times, gets the same from ptxas; a wait at the top of a
-        // rolled loop cannot be moved across the back edge.) After the tile's last K block it waits on
-        // `completed`: a wait on a stage that no later tile fills would never return.
+        // memory round trip (~60 cycles with the data already there) leaves the path to the next wgmmas
+        // (bench/NOTES.md #54, #77). (DeepGEMM's K loop, unrolled 8 times, gets the same from ptxas; a wait
+        // at the top of a rolled loop cannot be moved across the back edge.) After the tile's last K block it
+        // waits on `completed`: a wait on a stage that no later tile fills would never return.
         if (coord.k_block_begin < coord.k_block_end)
           ptx::mbarrier_wait(full_barriers + 8 * pipe.stage, pipe.phase);
         for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
