@@ -12,31 +12,16 @@
 #include "api/grouped_validate.h"
 #include "blockgemm/grouped.h"
 #include "heuristics/heuristics.h"
+#include "validation_test_util.h"
 
 namespace blockgemm {
 namespace {
 
-constexpr int kDevice = 0;
-
-void* fake(uintptr_t address) {
-  return reinterpret_cast<void*>(address);
-}
+using testing::expect_message;
+using testing::fake;
+using testing::kDevice;
 const int32_t* fake_int(uintptr_t address) {
   return reinterpret_cast<const int32_t*>(address);
-}
-
-// Expects Error whose message contains every fragment (the argument's name, the expected and the actual).
-void expect_error(const std::function<void()>& call, std::initializer_list<const char*> fragments,
-                  Error::Kind kind = Error::Kind::kInvalidArgument) {
-  try {
-    call();
-    ADD_FAILURE() << "no error for fragments starting with '" << *fragments.begin() << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    for (const char* fragment : fragments)
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
-          << "message '" << e.what() << "' lacks '" << fragment << "'";
-  }
 }
 
 // ---- TensorView's rank-3 form ---------------------------------------------------------------------------
@@ -85,7 +70,7 @@ void expect_contiguous_error(const std::function<void(Contiguous&)>& breaker,
                              Error::Kind kind = Error::Kind::kInvalidArgument) {
   Contiguous args;
   breaker(args);
-  expect_error([&] { args.validate(); }, fragments, kind);
+  expect_message([&] { args.validate(); }, fragments, kind);
 }
 
 TEST(GroupedValidation, ValidContiguousArgumentsPass) {
@@ -302,7 +287,7 @@ void expect_masked_error(const std::function<void(Masked&)>& breaker,
                          Error::Kind kind = Error::Kind::kInvalidArgument) {
   Masked args;
   breaker(args);
-  expect_error([&] { args.validate(); }, fragments, kind);
+  expect_message([&] { args.validate(); }, fragments, kind);
 }
 
 TEST(GroupedValidation, ValidMaskedArgumentsPass) {
@@ -400,38 +385,38 @@ TEST(GroupTables, ValidTablesPass) {
 }
 
 TEST(GroupTables, BadOffsetsAreNamed) {
-  expect_error(
+  expect_message(
       [] {
         validate_offsets({0, 5, 4, 8}, 10);
       },
       {"validate_group_offsets: offsets[2]", ">= offsets[1] = 5", "must not decrease", "got 4"});
-  expect_error([] { validate_offsets({0, 5, 11}, 10); }, {"offsets[2]", "<= M_total = 10", "got 11"});
-  expect_error([] { validate_offsets({-1, 5}, 10); }, {"offsets[0]", ">= 0", "got -1"});
-  expect_error([] { validate_offsets({0}, 10); }, {"offsets", "G >= 1", "(1,)"});
+  expect_message([] { validate_offsets({0, 5, 11}, 10); }, {"offsets[2]", "<= M_total = 10", "got 11"});
+  expect_message([] { validate_offsets({-1, 5}, 10); }, {"offsets[0]", ">= 0", "got -1"});
+  expect_message([] { validate_offsets({0}, 10); }, {"offsets", "G >= 1", "(1,)"});
 }
 
 TEST(GroupTables, BadIndicesAreNamed) {
-  expect_error(
+  expect_message(
       [] {
         validate_index({0, 0, 3, -1}, 3);
       },
       {"validate_group_index: group_index[2]", "[0, 3) or -1", "got 3"});
-  expect_error([] { validate_index({0, -2}, 3); }, {"group_index[1]", "got -2"});
-  expect_error(
+  expect_message([] { validate_index({0, -2}, 3); }, {"group_index[1]", "got -2"});
+  expect_message(
       [] {
         validate_index({0, 0, 1, 0}, 2);
       },
       {"group_index[3]", "one contiguous run", "group 0", "row 1"});
-  expect_error([] { validate_index({1, -1, 1}, 2); }, {"group_index[2]", "one contiguous run"});
+  expect_message([] { validate_index({1, -1, 1}, 2); }, {"group_index[2]", "one contiguous run"});
 }
 
 TEST(GroupTables, StridedOrNullTablesAreRejected) {
   const std::vector<int32_t> offsets = {0, 1, 2};
   Int32View view = Int32View::vector(offsets.data(), 3, TensorView::kHostDevice);
   view.stride = 2;
-  expect_error([&] { validate_group_offsets(view, 10); }, {"offsets stride", "got 2"});
+  expect_message([&] { validate_group_offsets(view, 10); }, {"offsets stride", "got 2"});
   view = Int32View::vector(nullptr, 3, TensorView::kHostDevice);
-  expect_error([&] { validate_group_offsets(view, 10); }, {"offsets", "non-null"});
+  expect_message([&] { validate_group_offsets(view, 10); }, {"offsets", "non-null"});
 }
 
 // ---- workspace sizes

@@ -70,19 +70,6 @@ const char* combo_name(Combo c) {
   return "?";
 }
 
-const char* out_name(DType d) {
-  switch (d) {
-    case DType::kBFloat16:
-      return "bf16";
-    case DType::kFloat16:
-      return "fp16";
-    case DType::kFloat32:
-      return "fp32";
-    default:
-      return "?";
-  }
-}
-
 namespace {
 
 std::size_t device_bytes(const CaseParams& p) {

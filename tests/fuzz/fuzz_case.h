@@ -82,7 +82,6 @@ void parallel_for(int64_t count, const std::function<void(int64_t)>& task);
 enum class Combo { kFp8Fp8, kBf16Fp8, kBf16Bf16, kFp8Bf16 };  // the last one must be rejected
 
 const char* combo_name(Combo c);
-const char* out_name(DType d);
 
 struct CaseParams {
   int64_t index = 0;
@@ -106,7 +105,7 @@ struct CaseParams {
     os << combo_name(combo) << " M=" << m << " N=" << n << " K=" << k;
     if (weight_fp8()) os << " weight_scale=" << (per_row_weight_scale ? "per-row" : "per-block");
     if (input_fp8()) os << " input_scale=" << (column_major_input_scale ? "col-major" : "row-major");
-    os << " out=" << out_name(out_dtype) << " out_pad=" << out_pad << " magnitude(input)=1e" << input_log10
+    os << " out=" << dtype_name(out_dtype) << " out_pad=" << out_pad << " magnitude(input)=1e" << input_log10
        << " magnitude(weight)=1e" << weight_log10;
     return os.str();
   }

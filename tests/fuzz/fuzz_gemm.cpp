@@ -36,7 +36,6 @@ using blockgemm::fuzz::context_broken;
 using blockgemm::fuzz::draw_case;
 using blockgemm::fuzz::kDefaultCaps;
 using blockgemm::fuzz::kLargeCaps;
-using blockgemm::fuzz::out_name;
 using blockgemm::fuzz::Outcome;
 using blockgemm::fuzz::run_error_case;
 using blockgemm::fuzz::run_gemm_case;
@@ -169,7 +168,7 @@ int main(int argc, char** argv) {
     gpu_reference_cases += o.gpu_reference_checked;
     std::vector<std::string> keys = {std::string("dtypes: ") + combo_name(p.combo)};
     if (!p.error_case()) {
-      keys.push_back(std::string("out: ") + out_name(p.out_dtype));
+      keys.push_back(std::string("out: ") + blockgemm::dtype_name(p.out_dtype));
       if (p.weight_fp8())
         keys.push_back(std::string("weight_scale: ") + (p.per_row_weight_scale ? "per-row" : "per-block"));
       if (p.input_fp8())
