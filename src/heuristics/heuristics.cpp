@@ -418,9 +418,7 @@ GemmPlan plan_grouped_contiguous(int64_t m_total, int64_t num_groups, int64_t n,
 GemmPlan plan_grouped_masked(int64_t num_groups, int64_t m_max, int64_t expected_m, int64_t n, int64_t k,
                              bool per_row_weight_scale, const DeviceModel& device) {
   const int64_t rows = std::clamp<int64_t>(expected_m, 1, std::max<int64_t>(m_max, 1));
-  TileShape tile = grouped_tile(num_groups, rows, n, k, per_row_weight_scale, device, m_max);
-  if (!tile.swap_ab && grouped_rows_high(rows, m_max) <= kMaskedFewRowBlocks * 128)
-    tile = TileShape{128, 128};
+  const TileShape tile = grouped_tile(num_groups, rows, n, k, per_row_weight_scale, device, m_max);
   return make_grouped_plan(tile, masked_tiles_upper_bound(tile, num_groups, m_max, n), num_groups, rows, n, k,
                            device);
 }

@@ -118,15 +118,21 @@ inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
 // run, twenty-first session): 128x128 -4.6% at 2048x4096x7168, -9.3% at 1024x7168x16384; the 256x128 pair
 // -12% cycles at 4096x7168x16384 (row-major scales 512 B apart fall on few L2 sets), 0% at 4096x4096x7168
 // before #69's -0.8..-2.3%; 128x160 -4.9% at 4096x7168x16384 (#63, before #67's -3.7%). Not before 128x192:
-// -2.4% at 4096x2112x7168 but +0..+5% on five shapes in #63 and noisy at 2048x4096x7168 in this run. The
-// Python wrapper asks for the workspace only from kTransposeInputScalesMinRows rows (python/blockgemm/
-// _gemm.py): keep the two equal.
+// -2.4% at 4096x2112x7168 but +0..+5% on five shapes in #63 and noisy at 2048x4096x7168 in this run. Where
+// the scale rows lie 512 B or more apart (K >= kWideScaleRowsK) the gathers cost several times more (few L2
+// sets, #69), so the copy pays from kTransposeWideScaleRowsMinUs: 512x7168x16384 (128x112, ~106 us modelled)
+// ran 111.2 us with row-major scales and 96.3 with M-contiguous ones (H100, Python suite, same run, twenty-
+// fifth session; bench/NOTES.md #78). The Python wrapper asks for the workspace only from
+// kTransposeInputScalesMinRows rows (python/blockgemm/_gemm.py): keep the two equal.
 inline constexpr double kTransposeInputScalesMinUs = 150;
+inline constexpr double kTransposeWideScaleRowsMinUs = 50;
+inline constexpr int64_t kWideScaleRowsK = 16384;
 inline constexpr int64_t kTransposeInputScalesMinRows = 128;
-inline bool transposes_input_scales(const GemmPlan& plan, int64_t m) {
+inline bool transposes_input_scales(const GemmPlan& plan, int64_t m, int64_t k) {
   const TileShape tile = plan.tile;
   const bool gains = !tile.swap_ab && tile.block_m >= 128 && !(tile.block_m == 128 && tile.block_n == 192);
-  return gains && m >= kTransposeInputScalesMinRows && plan.estimated_us >= kTransposeInputScalesMinUs;
+  const double min_us = k >= kWideScaleRowsK ? kTransposeWideScaleRowsMinUs : kTransposeInputScalesMinUs;
+  return gains && m >= kTransposeInputScalesMinRows && plan.estimated_us >= min_us;
 }
 // The grouped contiguous call copies them before every plan of a 128-row tile estimated at 50 us or more:
 // the grouped 128-row tiles take M-contiguous scales as one bulk copy per stage whatever row a group starts
@@ -151,7 +157,8 @@ inline bool transposes_masked_input_scales(const GemmPlan& plan, int64_t num_gro
 // contiguous one) makes none. The copy's grid has ceil(K/128 / 32) blocks on y, at most 65535.
 inline int64_t input_scale_copy_bytes(const GemmPlan& plan, int64_t m, int64_t k, bool grouped = false) {
   const int64_t k_groups = k / 128;
-  const bool copies = grouped ? transposes_grouped_input_scales(plan, m) : transposes_input_scales(plan, m);
+  const bool copies =
+      grouped ? transposes_grouped_input_scales(plan, m) : transposes_input_scales(plan, m, k);
   if (!copies || k_groups > int64_t{65535} * 32) return 0;
   return (m + 3) / 4 * 4 * k_groups * static_cast<int64_t>(sizeof(float));
 }
@@ -202,13 +209,6 @@ constexpr bool grouped_tile_compiled(TileShape tile, bool per_row_weight_scale) 
 inline constexpr int64_t kMaxGroupedSwapAbRows = 64;
 inline constexpr double kGroupRowsSpread = 1.3;
 
-// Masked groups of at most this many 128-row blocks at the spread's upper end run 128x128: each weight tile
-// then serves two or three row blocks, and there the wider tiles ran slower than their contiguous rate while
-// 128x128 kept its own. Measured (H100, plan sweeps, bench/NOTES.md #74): expected M = 256, 4096 x 7168, G =
-// 8: 128x128 146.7 us, 128x160 148.5, 128x192 182.9; G = 64: 1165, 1238, 1283 (the cost model picks 128x192
-// there). Contiguous routings of as few rows per group are not measured: they keep the cost model's tile.
-inline constexpr int64_t kMaskedFewRowBlocks = 3;
-
 // Rows per group the contiguous plan is made for: ceil(M_total / G), at least 1.
 int64_t grouped_average_rows(int64_t m_total, int64_t num_groups);
 
@@ -242,8 +242,9 @@ TileShape grouped_tile(int64_t num_groups, int64_t rows_per_group, int64_t n, in
 // Contiguous layout: M_total rows split among G groups (tile from the average rows per group).
 GemmPlan plan_grouped_contiguous(int64_t m_total, int64_t num_groups, int64_t n, int64_t k,
                                  bool per_row_weight_scale, const DeviceModel& device);
-// Masked layout: G groups of at most M_max rows, about expected_m valid (clamped to [1, M_max]); normal tiles
-// up to kMaskedFewRowBlocks row blocks per group take 128x128.
+// Masked layout: G groups of at most M_max rows, about expected_m valid (clamped to [1, M_max]), the tile as
+// for contiguous groups of that many rows. (Forcing 128x128 on groups of up to three row blocks, #75,
+// measured 12-14% slower than the model's 128x192 at G = 32 / 64 x 256, 4096 x 7168: bench/NOTES.md #75.)
 GemmPlan plan_grouped_masked(int64_t num_groups, int64_t m_max, int64_t expected_m, int64_t n, int64_t k,
                              bool per_row_weight_scale, const DeviceModel& device);
 

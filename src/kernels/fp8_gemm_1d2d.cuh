@@ -432,7 +432,7 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
     const uint32_t full_barriers = smem_base + Smem::kBarrierOffset;
     const uint32_t empty_barriers = full_barriers + 8 * kNumStages;
     // smem.completed(), as an offset from a register the loop holds anyway
-    const uint32_t completed_barrier = full_barriers + 8 * Smem::kCompletedSlot;
+    [[maybe_unused]] const uint32_t completed_barrier = full_barriers + 8 * Smem::kCompletedSlot;
     const uint32_t row_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleBOffset : Smem::kScaleAOffset);
     const uint32_t col_scales_stage0 = smem_base + (kSwapAB ? Smem::kScaleAOffset : Smem::kScaleBOffset);
     constexpr int kRowScaleStageBytes = 4 * (kSwapAB ? BLOCK_N : Config::kScaleAStageFloats);
@@ -484,10 +484,13 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
         // memory round trip (~60 cycles with the data already there) leaves the path to the next wgmmas
         // (bench/NOTES.md #54, #77). (DeepGEMM's K loop, unrolled 8 times, gets the same from ptxas; a wait
         // at the top of a rolled loop cannot be moved across the back edge.) After the tile's last K block it
-        // waits on `completed`: a wait on a stage that no later tile fills would never return.
-        if (coord.k_block_begin < coord.k_block_end)
+        // waits on `completed`: a wait on a stage that no later tile fills would never return. Configs
+        // without kWaitNextFullAhead wait at the top of each iteration (measured faster there).
+        constexpr bool kWaitAhead = Config::kWaitNextFullAhead;
+        if (kWaitAhead && coord.k_block_begin < coord.k_block_end)
           ptx::mbarrier_wait(full_barriers + 8 * pipe.stage, pipe.phase);
         for (int kb = coord.k_block_begin; kb < coord.k_block_end; ++kb, pipe.advance()) {
+          if constexpr (!kWaitAhead) ptx::mbarrier_wait(full_barriers + 8 * pipe.stage, pipe.phase);
           const uint32_t row_scales = row_scales_tile + pipe.stage * kRowScaleStageBytes;
           const uint32_t col_scales = col_scales_stage0 + pipe.stage * kColScaleStageBytes;
           // Rows r and r + 8 of this warpgroup's 64 in each wave (wave w starts at row 128 w).
@@ -561,10 +564,12 @@ __global__ void __launch_bounds__(Config::kNumThreads, 1)
               if (w == kNumWaves - 1) release_stage(empty_barriers + 8 * pipe.stage);
             }
           }
-          const auto next = pipe.next();
-          const bool last = kb + 1 == coord.k_block_end;
-          ptx::mbarrier_wait(last ? completed_barrier : full_barriers + 8 * next.stage,
-                             last ? 0u : next.phase);
+          if constexpr (kWaitAhead) {
+            const auto next = pipe.next();
+            const bool last = kb + 1 == coord.k_block_end;
+            ptx::mbarrier_wait(last ? completed_barrier : full_barriers + 8 * next.stage,
+                               last ? 0u : next.phase);
+          }
         }
       };
       // A grouped tile whose rows of this warpgroup all lie past its group's end (a group's last row block

@@ -106,6 +106,13 @@ struct GemmConfig {
   // twice the FLOPs per barrier round trip and per byte of the weight tile (bench/NOTES.md #38).
   static constexpr int kNumWaves = MMA_M / (64 * kNumMathWarpgroups);
   static_assert(kNumWaves == 1 || MMA_N <= 128, "a wave's promoted set + the scratch set fit 224 registers");
+  // Whether each K block waits for the next one's `full` at its end, where ptxas issues the test among the
+  // promotion's FMAs (bench/NOTES.md #77), or at the top of its own iteration. Measured at a locked clock
+  // (H100, twenty-fifth session, cycles with / without): the 256x128 pair -2.0%, 128x128 -3.4%, 64x64 -2.9%,
+  // but 128x160 +1.7% (4096x7168x16384) and 128x64 +1.7% (512x2112x7168), which keep the wait at the top.
+  // (A guess, not yet tested: there the stage is often not full at the early test, and a try_wait may suspend
+  // the warp until the phase completes, so the promotion waits behind it instead of overlapping the wait.)
+  static constexpr bool kWaitNextFullAhead = !(MMA_M == 128 && !kSwapAB && (BLOCK_N == 160 || BLOCK_N == 64));
   // kQuantizeInput: a warpgroup that quantizes the bf16 input, after the math warpgroups; each warp casts
   // every fourth K block (one warp per SM sub-partition).
   static constexpr int kQuantizerWarpgroup = 1 + kNumMathWarpgroups;

@@ -281,13 +281,13 @@ TEST(Heuristics, Bf16InputIsQuantizedInKernelForTheSmallSwapAbTiles) {
   }
 }
 
-// bench/NOTES.md #63, #71: the input-scale copy runs before the long normal plans of the tiles where it
-// measured faster (128 rows but 128x192, the 256-row tiles), never before swapAB ones, 128x192, short plans or
-// below 128 rows.
+// bench/NOTES.md #63, #71, #78: the input-scale copy runs before the long normal plans of the tiles where it
+// measured faster (128 rows but 128x192, the 256-row tiles), from 150 us modelled, from 50 us where K >=
+// 16384 (scale rows 512 B apart); never before swapAB ones, 128x192, short plans or below 128 rows.
 TEST(Heuristics, InputScalesAreTransposedOnlyWhereTheCopyMeasuredFaster) {
   const DeviceModel h100;
   auto transposes = [&](int64_t m, int64_t n, int64_t k) {
-    return transposes_input_scales(plan_gemm(m, n, k, h100), m);
+    return transposes_input_scales(plan_gemm(m, n, k, h100), m, k);
   };
   EXPECT_TRUE(transposes(4096, 7168, 16384));  // 128x160
   EXPECT_TRUE(transposes(4096, 7168, 4096));   // 128x160, ~183 us
@@ -298,20 +298,34 @@ TEST(Heuristics, InputScalesAreTransposedOnlyWhereTheCopyMeasuredFaster) {
   EXPECT_FALSE(transposes(8192, 7168, 2048));  // 128x192
   EXPECT_FALSE(transposes(1534, 7168, 7168));  // 128x144, ~132 us: too short
   for (const int64_t m : {1, 16, 32, 64, 127}) EXPECT_FALSE(transposes(m, 7168, 16384));
+  // K = 16384: from 50 us. 512x7168x16384 (128x112, ~106 us) measured 111.2 us row-major against 96.3 with
+  // M-contiguous scales; 128x7168x16384 (128x64, ~42 us) 44.0 against 44.3: no copy.
+  EXPECT_TRUE(transposes(512, 7168, 16384));
+  EXPECT_TRUE(transposes(256, 7168, 16384));   // 128x112, ~53 us
+  EXPECT_FALSE(transposes(128, 7168, 16384));  // 128x64, ~42 us
+  EXPECT_FALSE(transposes(512, 7168, 7168));   // the same 128x112 plan at K = 7168, ~47 us
+  EXPECT_FALSE(transposes(768, 7168, 16384));  // 128x192
   // The rule itself: by tile, then a 128x160 plan estimated just below and just above the threshold.
   GemmPlan plan;
   plan.estimated_us = 1000;
   for (const TileShape& tile : kTileShapes) {
     plan.tile = tile;
     const bool measured_faster = !tile.swap_ab && tile.block_m >= 128 && tile.block_n != 192;
-    EXPECT_EQ(transposes_input_scales(plan, 4096), measured_faster) << tile.block_m << "x" << tile.block_n;
+    EXPECT_EQ(transposes_input_scales(plan, 4096, 7168), measured_faster)
+        << tile.block_m << "x" << tile.block_n;
   }
   plan.tile = TileShape{128, 160};
   plan.estimated_us = kTransposeInputScalesMinUs - 1;
-  EXPECT_FALSE(transposes_input_scales(plan, 4096));
+  EXPECT_FALSE(transposes_input_scales(plan, 4096, 7168));
+  EXPECT_FALSE(transposes_input_scales(plan, 4096, kWideScaleRowsK - 128));
+  EXPECT_TRUE(transposes_input_scales(plan, 4096, kWideScaleRowsK));
+  plan.estimated_us = kTransposeWideScaleRowsMinUs - 1;
+  EXPECT_FALSE(transposes_input_scales(plan, 4096, kWideScaleRowsK));
+  plan.estimated_us = kTransposeWideScaleRowsMinUs;
+  EXPECT_TRUE(transposes_input_scales(plan, 4096, kWideScaleRowsK));
   plan.estimated_us = kTransposeInputScalesMinUs;
-  EXPECT_TRUE(transposes_input_scales(plan, 4096));
-  EXPECT_FALSE(transposes_input_scales(plan, kTransposeInputScalesMinRows - 1));
+  EXPECT_TRUE(transposes_input_scales(plan, 4096, 7168));
+  EXPECT_FALSE(transposes_input_scales(plan, kTransposeInputScalesMinRows - 1, 7168));
   // The copy's size: (K/128, ceil4(M)) floats where it is made, else nothing.
   EXPECT_EQ(input_scale_copy_bytes(plan, 4090, 7168), int64_t{56} * 4092 * 4);
   EXPECT_EQ(input_scale_copy_bytes(plan, 4096, 16384), int64_t{128} * 4096 * 4);

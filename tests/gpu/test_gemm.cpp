@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <tuple>
@@ -355,7 +356,7 @@ TEST(InputScaleTranspose, RowMajorScalesGiveTheColumnMajorResultBitwise) {
   heuristics::DeviceModel model;
   check_cuda(cudaDeviceGetAttribute(&model.num_sms, cudaDevAttrMultiProcessorCount, device), "SM count");
   if (std::getenv("BLOCKGEMM_FORCE_TILE") != nullptr ||
-      !heuristics::transposes_input_scales(heuristics::plan_gemm(m, n, k, model), m))
+      !heuristics::transposes_input_scales(heuristics::plan_gemm(m, n, k, model), m, k))
     GTEST_SKIP() << "on this GPU (" << model.num_sms
                  << " SMs) or with a forced tile, 4090x7168x7168 plans no "
                  << "input-scale copy; the test needs one (132-SM H100: 128x160, ~316 us)";
@@ -448,50 +449,71 @@ TEST(InputScaleTranspose, RowMajorScalesGiveTheColumnMajorResultBitwise) {
   cudaStreamDestroy(stream);
 }
 
+// The copied call of an (m, n, k) problem with row-major scales against the column-major call (bitwise) and
+// the CPU reference, where `wanted` says the plan is the one under test; a skip naming `what` otherwise.
+void expect_copied_scales_give_the_column_major_result(
+    int64_t m, int64_t n, int64_t k, uint64_t seed, const char* what,
+    const std::function<bool(const heuristics::GemmPlan&)>& wanted) {
+  const int64_t kg = k / 128;
+  int device = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  heuristics::DeviceModel model;
+  check_cuda(cudaDeviceGetAttribute(&model.num_sms, cudaDevAttrMultiProcessorCount, device), "SM count");
+  const heuristics::GemmPlan plan = heuristics::plan_gemm(m, n, k, model);
+  if (std::getenv("BLOCKGEMM_FORCE_TILE") != nullptr || !wanted(plan) ||
+      !heuristics::transposes_input_scales(plan, m, k))
+    GTEST_SKIP() << "on this GPU (" << model.num_sms << " SMs) or with a forced tile, " << m << "x" << n
+                 << "x" << k << " plans no " << what;
+  Problem p;
+  make_problem({m, n, k, false, ScaleLayout::kRowMajor, DType::kBFloat16, 0, seed}, p);
+  const std::size_t bytes = fp8_blockscale_gemm_sm90_workspace_bytes(p.input, p.weight, p.input_scale);
+  const int64_t ld = (m + 3) / 4 * 4;
+  ASSERT_GE(bytes, static_cast<std::size_t>(ld * kg * 4));
+  DeviceBuffer workspace_dev(bytes);
+  auto run = [&](const TensorView& input_scale, std::optional<Workspace> ws) {
+    std::vector<uint8_t> out(p.out_dev.bytes());
+    poison_out(p);
+    fp8_blockscale_gemm_sm90(p.input, p.weight, input_scale, p.weight_scale, p.out, std::nullopt, nullptr,
+                             ws);
+    check_cuda(cudaDeviceSynchronize(), "gemm");
+    p.out_dev.download(out.data(), out.size());
+    return out;
+  };
+  std::vector<float> col(static_cast<std::size_t>(ld * kg), std::nanf(""));
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t g = 0; g < kg; ++g) col[g * ld + r] = p.a.scales[r * kg + g];
+  DeviceBuffer col_dev(col.size() * 4);
+  col_dev.upload(col.data(), col.size() * 4);
+  const std::vector<uint8_t> expected =
+      run(TensorView::strided(col_dev.get(), DType::kFloat32, m, kg, 1, ld, device), std::nullopt);
+  const std::vector<uint8_t> copied = run(p.input_scale, Workspace{workspace_dev.get(), bytes});
+  EXPECT_EQ(std::memcmp(copied.data(), expected.data(), expected.size()), 0) << "M = " << m;
+  const CheckResult checked = check_against_reference(p);
+  EXPECT_EQ(checked.nan_count, 0) << "M = " << m;
+  EXPECT_LT(checked.diff, 1e-3) << "M = " << m;
+  EXPECT_LT(checked.max_scaled_error, kMaxScaledError) << "M = " << m;
+}
+
 // bench/NOTES.md #71: the 256-row plans copy row-major scales too; M % 4 = 0 takes #69's bulk copy by the TMA
 // thread, 4094 the scale warp's gathers of M-contiguous scales. Either way bitwise the column-major call's.
 TEST(InputScaleTranspose, TwoWavePlansCopyRowMajorScales) {
   BLOCKGEMM_REQUIRE_HOPPER();
-  for (const int64_t m : {4096, 4094}) {
-    const int64_t n = 4096, k = 7168, kg = k / 128;
-    int device = 0;
-    check_cuda(cudaGetDevice(&device), "cudaGetDevice");
-    heuristics::DeviceModel model;
-    check_cuda(cudaDeviceGetAttribute(&model.num_sms, cudaDevAttrMultiProcessorCount, device), "SM count");
-    const heuristics::GemmPlan plan = heuristics::plan_gemm(m, n, k, model);
-    if (std::getenv("BLOCKGEMM_FORCE_TILE") != nullptr || plan.tile.block_m != 256 ||
-        !heuristics::transposes_input_scales(plan, m))
-      GTEST_SKIP() << "on this GPU (" << model.num_sms << " SMs) or with a forced tile, " << m
-                   << "x4096x7168 plans no 256-row tile with an input-scale copy (132-SM H100: the pair)";
-    Problem p;
-    make_problem({m, n, k, false, ScaleLayout::kRowMajor, DType::kBFloat16, 0, 71}, p);
-    const std::size_t bytes = fp8_blockscale_gemm_sm90_workspace_bytes(p.input, p.weight, p.input_scale);
-    const int64_t ld = (m + 3) / 4 * 4;
-    ASSERT_GE(bytes, static_cast<std::size_t>(ld * kg * 4));
-    DeviceBuffer workspace_dev(bytes);
-    auto run = [&](const TensorView& input_scale, std::optional<Workspace> ws) {
-      std::vector<uint8_t> out(p.out_dev.bytes());
-      poison_out(p);
-      fp8_blockscale_gemm_sm90(p.input, p.weight, input_scale, p.weight_scale, p.out, std::nullopt, nullptr,
-                               ws);
-      check_cuda(cudaDeviceSynchronize(), "gemm");
-      p.out_dev.download(out.data(), out.size());
-      return out;
-    };
-    std::vector<float> col(static_cast<std::size_t>(ld * kg), std::nanf(""));
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t g = 0; g < kg; ++g) col[g * ld + r] = p.a.scales[r * kg + g];
-    DeviceBuffer col_dev(col.size() * 4);
-    col_dev.upload(col.data(), col.size() * 4);
-    const std::vector<uint8_t> expected =
-        run(TensorView::strided(col_dev.get(), DType::kFloat32, m, kg, 1, ld, device), std::nullopt);
-    const std::vector<uint8_t> copied = run(p.input_scale, Workspace{workspace_dev.get(), bytes});
-    EXPECT_EQ(std::memcmp(copied.data(), expected.data(), expected.size()), 0) << "M = " << m;
-    const CheckResult checked = check_against_reference(p);
-    EXPECT_EQ(checked.nan_count, 0) << "M = " << m;
-    EXPECT_LT(checked.diff, 1e-3) << "M = " << m;
-    EXPECT_LT(checked.max_scaled_error, kMaxScaledError) << "M = " << m;
-  }
+  for (const int64_t m : {4096, 4094})
+    expect_copied_scales_give_the_column_major_result(
+        m, 4096, 7168, 71, "256-row tile with an input-scale copy (132-SM H100: the pair)",
+        [](const heuristics::GemmPlan& plan) { return plan.tile.block_m == 256; });
+}
+
+// bench/NOTES.md #78: scale rows 512 B apart (K = 16384) are copied before mid-M plans under 150 us too; 510
+// rows leave the last row block 126 rows and M % 4 = 2 (the copy's padded column).
+TEST(InputScaleTranspose, WideScaleRowsCopiedBeforeMidMPlans) {
+  BLOCKGEMM_REQUIRE_HOPPER();
+  for (const int64_t m : {512, 510})
+    expect_copied_scales_give_the_column_major_result(
+        m, 7168, 16384, 78, "copy under 150 us (132-SM H100: 128x112, ~106 us)",
+        [](const heuristics::GemmPlan& plan) {
+          return !plan.tile.swap_ab && plan.estimated_us < heuristics::kTransposeInputScalesMinUs;
+        });
 }
 
 }  // namespace
