@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # One device call for bench/NOTES.md "Next" 0 (run from the repository root on the GPU machine, carrying .deps):
-#   1. Builds the tree (tests included) and runs the grouped tests (tiles, contiguous and masked API, graphs;
-#      the pairs along M run their groups' odd row blocks as tail units since #74: first on a GPU here).
-#   2. Timed plan sweeps (SWEEP_REPEAT=3, every tile) of the masked e = 256 cases the plan loses (0.76-0.89x
-#      DeepGEMM in the twenty-second session; #75 plans 128x128 at 4096 x 7168) and the contiguous
-#      G = 4 x 1024 one (0.80x), with the input scales as the API's copy leaves them (column-major): which
-#      tile each should get ("Next" 0 (a), (b)); and 8 x 1152 rows (9 row blocks per group: the pair's tail
-#      units) beside 8 x 1024, where the pair's time against the tile alone shows what a tail costs.
+#   1. Builds the tree (tests included) and runs the grouped tests and the input-scale copy tests (tiles,
+#      contiguous and masked API, graphs; #78's InputScaleTranspose.WideScaleRowsCopiedBeforeMidMPlans).
+#   2. Timed plan sweeps (SWEEP_REPEAT=3, every tile) of the masked e = 256 cases the plan loses (0.67-0.96x
+#      DeepGEMM in the twenty-fifth session; DeepGEMM runs the 128x192 pair there, our model 128x192 alone) and
+#      the contiguous G = 4 x 1024 ones (0.79x on 128x128 at 4096 x 7168, 0.87x on 128x160 at 7168 x 2048; the
+#      pair, DeepGEMM's tile, is ~1% behind in our model), with the input scales as the API's copy leaves them
+#      (column-major): which tile each should get (bench/NOTES.md "Next" 0 (b)); and 8 x 1152 rows (9 row
+#      blocks per group: the pair's tail units) beside 8 x 1024, where the pair's time against the tile alone
+#      shows what a tail costs.
 #   2b. Dense timed sweeps of 128x160, 128x192 and the 256x128 pair at three large-M shapes (issue 23: DeepGEMM's
 #      tile there is the pair; our cost model's 256-row terms predate #58, #69 and the column-major copy).
 #   3. SM cycles at a locked clock (ncu --clock-control base, the median of five launches) of the masked
 #      plans with row-major against column-major scales (SWEEP_SCALE_A_COLMAJOR=1): whether #73's copy pays
 #      for 128x192 single-CTA tiles (G = 64 x 256 at 4096 x 7168 ran 1070 us in s17 and 1217 in s22 on the
-#      same plan), for 128x128 (#75's plan there) and the pair with tails (#74), and the grouped 128x192 pair
-#      on groups one row late (SWEEP_OFFSET_SHIFT=1) as a control.
+#      same plan), for 128x128 (1385 in s25) and the pair with tails (#74), and the grouped 128x192 pair on
+#      groups one row late (SWEEP_OFFSET_SHIFT=1) as a control.
 #   4. README's parallel ctest beside racecheck and memcheck on the grouped 128-row tiles (the pairs' tail units
 #      and #76's idle warpgroups among them).
 # Budget: PROBE_SECONDS (default 540) from the start; step 4 gets what is left. Results in $OUT:
@@ -57,7 +59,7 @@ for shape in 64,256,4096,7168 32,256,7168,2048 64,256,7168,2048; do
   [ "$(left)" -gt 300 ] || break
   SWEEP_REPEAT=3 SWEEP_SCALE_A_COLMAJOR=1 timeout 60 "$sweep" --masked "$shape" 2>&1 | grep -v "^$"
 done
-for shape in 4,1024,4096,7168 8,1152,4096,7168; do
+for shape in 4,1024,4096,7168 4,1024,7168,2048 8,1152,4096,7168; do
   [ "$(left)" -gt 300 ] || break
   SWEEP_REPEAT=3 SWEEP_SCALE_A_COLMAJOR=1 timeout 60 "$sweep" --grouped "$shape"
 done
