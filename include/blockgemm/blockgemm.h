@@ -27,7 +27,8 @@ struct Workspace {
 
 // Bytes of workspace a call with these operands uses: for a bf16 input its fp8 copy and scales; for a bf16
 // weight its fp8 copy and block scales (required: without a workspace the library grows one of its own).
-// fp8 x fp8 needs none, but long ones (a normal plan of >= ~150 us but 128x192, M >= 128) with row-major
+// fp8 x fp8 needs none, but long ones (a normal plan of >= ~150 us, >= ~50 us where K >= 16384, but 128x192,
+// M >= 128) with row-major
 // input scales run faster given this many bytes, into which the scales are first copied M-contiguous; 0 where
 // input_scale is M-contiguous already, the plan gains nothing, or the operands are ones the call refuses.
 // Without input_scale the row-major layout is assumed. Queries the device's SM count on first use.

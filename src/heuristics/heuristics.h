@@ -122,8 +122,9 @@ inline bool quantizes_input_in_kernel(const GemmPlan& plan) {
 // the scale rows lie 512 B or more apart (K >= kWideScaleRowsK) the gathers cost several times more (few L2
 // sets, #69), so the copy pays from kTransposeWideScaleRowsMinUs: 512x7168x16384 (128x112, ~106 us modelled)
 // ran 111.2 us with row-major scales and 96.3 with M-contiguous ones (H100, Python suite, same run, twenty-
-// fifth session; bench/NOTES.md #78). The Python wrapper asks for the workspace only from
-// kTransposeInputScalesMinRows rows (python/blockgemm/_gemm.py): keep the two equal.
+// fifth session; bench/NOTES.md #78). (The rule reads K, not the scales' actual row stride, so that the size
+// query, which may not see input_scale, and the call agree.) The Python wrapper asks for the workspace only
+// from kTransposeInputScalesMinRows rows (python/blockgemm/_gemm.py): keep the two equal.
 inline constexpr double kTransposeInputScalesMinUs = 150;
 inline constexpr double kTransposeWideScaleRowsMinUs = 50;
 inline constexpr int64_t kWideScaleRowsK = 16384;

@@ -112,7 +112,9 @@ struct GemmConfig {
   // but 128x160 +1.7% (4096x7168x16384) and 128x64 +1.7% (512x2112x7168), which keep the wait at the top.
   // (A guess, not yet tested: there the stage is often not full at the early test, and a try_wait may suspend
   // the warp until the phase completes, so the promotion waits behind it instead of overlapping the wait.)
-  static constexpr bool kWaitNextFullAhead = !(MMA_M == 128 && !kSwapAB && (BLOCK_N == 160 || BLOCK_N == 64));
+  // The per-row-scale and grouped 128x160 / 128x64 kernels follow the measured per-block dense ones.
+  static constexpr bool kWaitNextFullAhead =
+      !(!kSwapAB && BLOCK_M == 128 && (BLOCK_N == 160 || BLOCK_N == 64));
   // kQuantizeInput: a warpgroup that quantizes the bf16 input, after the math warpgroups; each warp casts
   // every fourth K block (one warp per SM sub-partition).
   static constexpr int kQuantizerWarpgroup = 1 + kNumMathWarpgroups;

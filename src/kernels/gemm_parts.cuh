@@ -86,7 +86,8 @@ struct SharedStorage {
     return full(2 * Config::kNumStages + 2 * Config::kMaxSplitK + group);
   }
   // Its phase 0 completes at launch and phase 1 never does: a wait on parity 0 passes at once. The math
-  // warps' look-ahead wait on the next stage's `full` takes it after a tile's last K block.
+  // warps' look-ahead wait on the next stage's `full` (configs with kWaitNextFullAhead) takes it after a
+  // tile's last K block.
   static constexpr int kCompletedSlot = 2 * Config::kNumStages + 2 * Config::kMaxSplitK + 2;
   __device__ uint64_t* completed() const { return full(kCompletedSlot); }
   // kQuantizeInput: TMA -> quantizer warps, the stage's bf16 input tile has landed.

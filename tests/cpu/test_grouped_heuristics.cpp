@@ -151,8 +151,7 @@ TEST(GroupedHeuristics, PairsAlongMPadNoRowBlocks) {
 
 // Masked e = 256 groups (two or three row blocks each) at 4096 x 7168 keep the cost model's wide tile:
 // forcing 128x128 there (#75) measured 12-14% slower than 128x192 in the grouped suite (H100, bench/NOTES.md
-// #75: G = 32 639.5 us against 572.7, G = 64 1384.9 against 1216.7). The masked plan is the contiguous rule
-// on the expected rows, capped at M_max.
+// #75: G = 32 639.5 us against 572.7, G = 64 1384.9 against 1216.7).
 TEST(GroupedHeuristics, MaskedFewRowBlocksKeepTheModelsTile) {
   const heuristics::DeviceModel h100;
   const heuristics::TileShape square{128, 128};
@@ -161,7 +160,6 @@ TEST(GroupedHeuristics, MaskedFewRowBlocksKeepTheModelsTile) {
     EXPECT_FALSE(plan.tile == square) << g;
     EXPECT_EQ(plan.tile.block_m, 128) << g;
     EXPECT_GE(plan.tile.block_n, 160) << g;
-    EXPECT_EQ(plan.tile, heuristics::grouped_tile(g, 256, 4096, 7168, false, h100, 384)) << g;
   }
   // Decode counts keep their swapAB tiles.
   EXPECT_TRUE(heuristics::plan_grouped_masked(64, 32, 16, 4096, 7168, false, h100).tile.swap_ab);

@@ -492,6 +492,20 @@ void expect_copied_scales_give_the_column_major_result(
   EXPECT_EQ(checked.nan_count, 0) << "M = " << m;
   EXPECT_LT(checked.diff, 1e-3) << "M = " << m;
   EXPECT_LT(checked.max_scaled_error, kMaxScaledError) << "M = " << m;
+  // The gathers of row-major scales give the same bits as the copy: only the captured graph (the copy, then
+  // the GEMM) shows that the call made one.
+  cudaStream_t stream;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+  cudaGraph_t graph;
+  check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+  fp8_blockscale_gemm_sm90(p.input, p.weight, p.input_scale, p.weight_scale, p.out, std::nullopt, stream,
+                           Workspace{workspace_dev.get(), bytes});
+  check_cuda(cudaStreamEndCapture(stream, &graph), "end capture");
+  std::size_t nodes = 0;
+  check_cuda(cudaGraphGetNodes(graph, nullptr, &nodes), "nodes");
+  EXPECT_EQ(nodes, 2u) << "M = " << m << ": the input-scale copy and the GEMM";
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
 }
 
 // bench/NOTES.md #71: the 256-row plans copy row-major scales too; M % 4 = 0 takes #69's bulk copy by the TMA
